@@ -14,6 +14,7 @@ install: $(BIN)/python
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks plugins
+	$(BIN)/ruff format --check src tests benchmarks plugins
 
 test: install lint
 	$(BIN)/python -m pytest

@@ -16,8 +16,14 @@ def _map(with_b1=False):
     flags[1, 1, 1] = FitFlag.T2_ABOVE_RANGE | FitFlag.AT_BOUND
     affine = np.array([[0, 0, 4.0, 1], [-0.5, 0, 0, 2], [0, -0.5, 0, 3], [0, 0, 0, 1]])
     return T2Map(
-        t2_ms=t2, s0=t2 * 10, t2_sd_ms=t2 / 20, r2=np.full(shape, 0.99), rmse=np.ones(shape),
-        flags=flags, affine=affine, b1=np.full(shape, 0.9) if with_b1 else None,
+        t2_ms=t2,
+        s0=t2 * 10,
+        t2_sd_ms=t2 / 20,
+        r2=np.full(shape, 0.99),
+        rmse=np.ones(shape),
+        flags=flags,
+        affine=affine,
+        b1=np.full(shape, 0.9) if with_b1 else None,
         provenance={"method": "nlls", "echo_times_ms": np.array([10.0, 20.0])},
         meta={"vendor": "siemens"},
     )
@@ -64,8 +70,15 @@ def test_load_a_bare_t2_map_from_elsewhere(tmp_path):
 def test_shape_checks():
     m = _map()
     with pytest.raises(ShapeMismatchError, match="s0 has shape"):
-        T2Map(t2_ms=m.t2_ms, s0=np.ones((2, 2, 2)), t2_sd_ms=m.t2_sd_ms, r2=m.r2, rmse=m.rmse,
-              flags=m.flags, affine=m.affine)
+        T2Map(
+            t2_ms=m.t2_ms,
+            s0=np.ones((2, 2, 2)),
+            t2_sd_ms=m.t2_sd_ms,
+            r2=m.r2,
+            rmse=m.rmse,
+            flags=m.flags,
+            affine=m.affine,
+        )
 
 
 def test_load_missing_file_names_it(tmp_path):

@@ -75,7 +75,9 @@ def test_orientation_names(affine, name):
 
 def test_oblique_beyond_tolerance():
     angle = np.radians(25)
-    rot = np.array([[1, 0, 0], [0, np.cos(angle), -np.sin(angle)], [0, np.sin(angle), np.cos(angle)]])
+    rot = np.array(
+        [[1, 0, 0], [0, np.cos(angle), -np.sin(angle)], [0, np.sin(angle), np.cos(angle)]]
+    )
     affine = np.eye(4)
     affine[:3, :3] = rot
     assert orientation_name(affine) == "oblique"

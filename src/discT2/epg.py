@@ -19,8 +19,8 @@ with ``Z = i z``, a refocusing pulse of angle a about x acts as::
     z'  = -sin(a)/2 F+ + sin(a)/2 F-    + cos(a) z
 
 Between pulses the transverse states decay with T2 and move one order per half echo spacing; the
-longitudinal states decay with T1. Longitudinal recovery (towards +Z) is not in the CPMG phase and is
-crushed in practice, so it is left out, as in StimFit (Lebel & Wilman, MRM 2010).
+longitudinal states decay with T1. Longitudinal recovery (towards +Z) is not in the CPMG phase
+and is crushed in practice, so it is left out, as in StimFit (Lebel & Wilman, MRM 2010).
 
 References
 ----------

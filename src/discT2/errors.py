@@ -59,7 +59,7 @@ class RegistrationError(DiscT2Error):
 
 
 class MissingDependencyError(DiscT2Error, ImportError):
-    """An optional dependency needed for this input is not installed (the message names the extra)."""
+    """An optional dependency this input needs is not installed (the message names the extra)."""
 
 
 class FitWarning(UserWarning):

@@ -88,7 +88,12 @@ class T2Map:
         if t2.ndim != 3:
             raise ShapeMismatchError(f"t2_ms must be 3-D (i, j, k); got shape {t2.shape}")
         arrays: dict[str, np.ndarray | None] = {
-            "s0": s0, "t2_sd_ms": t2_sd_ms, "r2": r2, "rmse": rmse, "b1": b1, "offset": offset,
+            "s0": s0,
+            "t2_sd_ms": t2_sd_ms,
+            "r2": r2,
+            "rmse": rmse,
+            "b1": b1,
+            "offset": offset,
         }
         self.t2_ms = t2
         for name, value in arrays.items():

@@ -219,7 +219,8 @@ class MultiEchoSeries:
         idx = np.arange(self.n_echoes)[indices]
         meta = copy.deepcopy(self.meta)
         meta["echo_indices_from_source"] = [
-            int(i) for i in np.asarray(meta.get("echo_indices_from_source", range(self.n_echoes)))[idx]
+            int(i)
+            for i in np.asarray(meta.get("echo_indices_from_source", range(self.n_echoes)))[idx]
         ]
         return MultiEchoSeries(self._data[..., idx], self._echo_times_ms[idx], self._affine, meta)
 

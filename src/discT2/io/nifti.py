@@ -13,8 +13,13 @@ from discT2.errors import InputError
 __all__ = ["load_map", "save_map"]
 
 
-def save_map(array: np.ndarray, affine: np.ndarray, path: str | os.PathLike, *,
-             dtype: type | np.dtype = np.float32) -> Path:
+def save_map(
+    array: np.ndarray,
+    affine: np.ndarray,
+    path: str | os.PathLike,
+    *,
+    dtype: type | np.dtype = np.float32,
+) -> Path:
     """Write one 3-D (or 4-D) map as NIfTI with the given voxel-to-RAS affine.
 
     The file is written under a temporary name and renamed, so a reader never sees half a file.
