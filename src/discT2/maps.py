@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from discT2.errors import InputError, ShapeMismatchError
-from discT2.io.nifti import load_map, save_map
+from discT2.io.nifti import _json_default, load_map, save_map
 
 __all__ = ["MAP_FILES", "FitFlag", "T2Map"]
 
@@ -212,13 +212,3 @@ class T2Map:
     def __repr__(self) -> str:
         n_valid = int(self.valid().sum())
         return f"T2Map(method={self.method!r}, shape={self.shape}, valid voxels={n_valid})"
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

@@ -1,5 +1,19 @@
 """Readers and writers: DICOM and NIfTI."""
 
-from discT2.io.nifti import load_map, save_map
+from discT2.io.nifti import (
+    is_nifti,
+    load_map,
+    load_nifti_series,
+    save_map,
+    save_nifti_series,
+    vendor_name,
+)
 
-__all__ = ["load_map", "save_map"]
+__all__ = [
+    "is_nifti",
+    "load_map",
+    "load_nifti_series",
+    "save_map",
+    "save_nifti_series",
+    "vendor_name",
+]

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
 
-from discT2.errors import InputError
+from discT2.errors import EchoTimeError, InputError, ShapeMismatchError
+from discT2.series import MultiEchoSeries
 
-__all__ = ["load_map", "save_map"]
+__all__ = [
+    "is_nifti",
+    "load_map",
+    "load_nifti_series",
+    "save_map",
+    "save_nifti_series",
+    "vendor_name",
+]
 
 
 def save_map(
@@ -74,3 +84,134 @@ def load_map(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     except Exception as exc:  # nibabel raises many types for broken files
         raise InputError(f"{path}: not a readable NIfTI image ({exc})") from exc
     return data, np.asarray(img.affine, dtype=float)
+
+
+def _sidecar_path(path: Path) -> Path:
+    name = path.name
+    stem = name[: -len(".nii.gz")] if name.endswith(".nii.gz") else path.stem
+    return path.with_name(stem + ".json")
+
+
+def is_nifti(path: str | os.PathLike) -> bool:
+    """True when the path names a NIfTI file (``.nii`` or ``.nii.gz``)."""
+    name = Path(path).name.lower()
+    return name.endswith((".nii", ".nii.gz"))
+
+
+def load_nifti_series(path: str | os.PathLike) -> MultiEchoSeries:
+    """Read a 4-D NIfTI (echo last) with its BIDS-style JSON sidecar as a multi-echo series.
+
+     The sidecar (same name, ``.json``) gives ``EchoTime`` in **seconds**, as BIDS does, as a list
+    with
+     one value per volume. Other BIDS fields fill the metadata when present (``Manufacturer``,
+     ``MagneticFieldStrength``, ``RepetitionTime`` (s), ``FlipAngle``, ``RefocusingFlipAngle``,
+     ``SeriesDescription``, ``SliceThickness``).
+
+     Raises
+     ------
+     InputError
+         The file or its sidecar is missing or unreadable, the image is not 4-D, or the sidecar's
+         echo times do not match the volumes.
+    """
+    path = Path(path)
+    data, affine = load_map(path)
+    if data.ndim != 4:
+        raise ShapeMismatchError(
+            f"{path}: a multi-echo NIfTI must be 4-D with echoes last; got shape {data.shape}"
+        )
+    sidecar = _sidecar_path(path)
+    if not sidecar.is_file():
+        raise EchoTimeError(
+            f"{path}: no JSON sidecar {sidecar.name} with 'EchoTime' (seconds, one per volume)"
+        )
+    try:
+        side = json.loads(sidecar.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"{sidecar}: not readable JSON ({exc})") from exc
+    te = side.get("EchoTime")
+    if te is None:
+        raise EchoTimeError(f"{sidecar}: no 'EchoTime' field (seconds, one per volume)")
+    te_ms = np.atleast_1d(np.asarray(te, dtype=float)) * 1000.0
+    if te_ms.size != data.shape[3]:
+        raise EchoTimeError(
+            f"{sidecar}: 'EchoTime' has {te_ms.size} values but {path.name} has "
+            f"{data.shape[3]} volumes"
+        )
+    meta = _meta_from_sidecar(side)
+    meta.update(source=str(path), format="nifti")
+    try:
+        return MultiEchoSeries(data, te_ms, affine, meta)
+    except InputError as exc:
+        raise type(exc)(f"{path}: {exc}") from exc
+
+
+def save_nifti_series(series: MultiEchoSeries, path: str | os.PathLike) -> Path:
+    """Write a series as 4-D NIfTI (float32, echo last) plus a BIDS-style JSON sidecar.
+
+    ``EchoTime`` is written in seconds; the other metadata keep discT2's names under ``"discT2"``.
+    """
+    path = Path(path)
+    save_map(series.data, series.affine, path, dtype=np.float32)
+    side: dict[str, Any] = {"EchoTime": [float(t) / 1000.0 for t in series.echo_times_ms]}
+    for bids, key, scale in _BIDS_FIELDS:
+        if key in series.meta and series.meta[key] is not None:
+            value = series.meta[key]
+            side[bids] = value * scale if scale != 1 else value
+    side["discT2"] = {k: v for k, v in series.meta.items() if k not in ("source", "format")}
+    sidecar = _sidecar_path(path)
+    tmp = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(side, indent=2, default=_json_default) + "\n")
+    os.replace(tmp, sidecar)
+    return path
+
+
+#: (BIDS key, discT2 meta key, factor from discT2 units to BIDS units)
+_BIDS_FIELDS: tuple[tuple[str, str, float], ...] = (
+    ("Manufacturer", "manufacturer", 1),
+    ("ManufacturersModelName", "model", 1),
+    ("MagneticFieldStrength", "field_strength_t", 1),
+    ("RepetitionTime", "repetition_time_ms", 1e-3),
+    ("FlipAngle", "excitation_angle_deg", 1),
+    ("RefocusingFlipAngle", "refocusing_angle_deg", 1),
+    ("SeriesDescription", "series_description", 1),
+    ("SeriesNumber", "series_number", 1),
+    ("SliceThickness", "slice_thickness_mm", 1),
+    ("EchoTrainLength", "echo_train_length", 1),
+)
+
+
+def _meta_from_sidecar(side: dict[str, Any]) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    extra = side.get("discT2")
+    if isinstance(extra, dict):
+        meta.update(extra)
+    for bids, key, scale in _BIDS_FIELDS:
+        if bids in side and side[bids] is not None:
+            value = side[bids]
+            meta[key] = value / scale if scale != 1 else value
+    if "manufacturer" in meta and "vendor" not in meta:
+        meta["vendor"] = vendor_name(str(meta["manufacturer"]))
+    return meta
+
+
+def vendor_name(manufacturer: str) -> str:
+    """Normalise a Manufacturer string: 'siemens', 'ge', 'philips', or the lower-cased input."""
+    low = manufacturer.strip().lower()
+    for key, names in (
+        ("siemens", ("siemens",)),
+        ("ge", ("ge ", "ge_", "general electric", "gems")),
+        ("philips", ("philips",)),
+    ):
+        if any(low.startswith(n) or n in low for n in names) or low == key:
+            return key
+    return low
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
