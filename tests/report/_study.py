@@ -10,14 +10,22 @@ ALL_ROIS = (*FIVE, "NP", "AF", "disc")
 LEVEL_NUMBER = {"T12-L1": 0, "L1-L2": 1, "L2-L3": 2, "L3-L4": 3, "L4-L5": 4, "L5-S1": 5}
 
 
-def measurement_rows(subject, visit, months, level, role, t2_by_roi, *, n_voxels=20,
-                     method="nlls"):
+def measurement_rows(subject, visit, months, level, role, t2_by_roi, *, n_voxels=20, method="nlls"):
     """One row per ROI of one disc at one visit, in the measurements.csv layout."""
     return [
         {
-            "subject": subject, "visit": visit, "months": months, "level": level, "role": role,
-            "roi": roi, "n_voxels": n_voxels, "n_excluded": 0, "t2_mean_ms": t2,
-            "t2_median_ms": t2, "t2_sd_ms": 4.0, "method": method,
+            "subject": subject,
+            "visit": visit,
+            "months": months,
+            "level": level,
+            "role": role,
+            "roi": roi,
+            "n_voxels": n_voxels,
+            "n_excluded": 0,
+            "t2_mean_ms": t2,
+            "t2_median_ms": t2,
+            "t2_sd_ms": 4.0,
+            "method": method,
         }
         for roi, t2 in t2_by_roi.items()
     ]
@@ -31,17 +39,25 @@ def cohort(n_subjects=8, visits=(("M0", 0), ("M12", 12)), seed=0, effect_pct=Non
     truth maps (subject, level, roi, visit) -> % of baseline.
     """
     rng = np.random.default_rng(seed)
-    effect_pct = effect_pct or {f"S{s:02d}": float(rng.uniform(-10, 20))
-                                for s in range(1, n_subjects + 1)}
+    effect_pct = effect_pct or {
+        f"S{s:02d}": float(rng.uniform(-10, 20)) for s in range(1, n_subjects + 1)
+    }
     rows, truth = [], {}
     for subject, effect in effect_pct.items():
-        base = {roi: float(rng.uniform(100, 140)) if "NP" in roi or roi == "disc"
-                else float(rng.uniform(45, 70)) for roi in ALL_ROIS}
+        base = {
+            roi: float(rng.uniform(100, 140))
+            if "NP" in roi or roi == "disc"
+            else float(rng.uniform(45, 70))
+            for roi in ALL_ROIS
+        }
         drift = {lv: float(rng.uniform(-3, 3)) for lv in ("L2-L3", "L3-L4")}
         for visit, months in visits:
             for level, role in (("L4-L5", "index"), ("L2-L3", "control"), ("L3-L4", "control")):
-                factor = (1 + effect / 100 * months / 12) if role == "index" else (
-                    1 + drift[level] / 100 * months / 12)
+                factor = (
+                    (1 + effect / 100 * months / 12)
+                    if role == "index"
+                    else (1 + drift[level] / 100 * months / 12)
+                )
                 t2 = {roi: base[roi] * factor for roi in ALL_ROIS}
                 rows += measurement_rows(subject, visit, months, level, role, t2)
                 for roi in ALL_ROIS:
@@ -68,12 +84,14 @@ def sagittal_disc(
     t2_by_roi = t2_by_roi or dict(zip(FIVE, (55.0, 110.0, 130.0, 115.0, 65.0), strict=True))
     ni, nj, nk = shape
     di, dj, dk = voxel_mm
-    affine = np.array([
-        [0.0, 0.0, dk, -dk * (nk - 1) / 2],
-        [-di, 0.0, 0.0, di * (ni - 1) / 2],
-        [0.0, -dj, 0.0, dj * (nj - 1) / 2],
-        [0.0, 0.0, 0.0, 1.0],
-    ])
+    affine = np.array(
+        [
+            [0.0, 0.0, dk, -dk * (nk - 1) / 2],
+            [-di, 0.0, 0.0, di * (ni - 1) / 2],
+            [0.0, -dj, 0.0, dj * (nj - 1) / 2],
+            [0.0, 0.0, 0.0, 1.0],
+        ]
+    )
     i, j = np.meshgrid(np.arange(ni), np.arange(nj), indexing="ij")
     a_mm = -(i * di - di * (ni - 1) / 2)  # anterior coordinate (RAS y)
     s_mm = -(j * dj - dj * (nj - 1) / 2)  # superior coordinate (RAS z)

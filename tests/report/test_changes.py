@@ -58,8 +58,17 @@ def test_columns_are_the_changes_csv_contract(trio):
     c = change_table(trio, tau_pct=2.5)
     assert tuple(c.columns) == CHANGE_COLUMNS
     assert tuple(c.columns[:11]) == (
-        "subject", "level", "role", "roi", "visit", "months", "baseline_t2_ms", "t2_ms",
-        "pct_of_baseline", "change_pct", "category",
+        "subject",
+        "level",
+        "role",
+        "roi",
+        "visit",
+        "months",
+        "baseline_t2_ms",
+        "t2_ms",
+        "pct_of_baseline",
+        "change_pct",
+        "category",
     )
     assert (c["tau_pct"] == 2.5).all()
 
@@ -145,8 +154,9 @@ def test_cohort_matches_truth(study):
     c = change_table(m)
     assert len(c) == 5 * 3 * 8 * 2  # subjects x discs x ROIs x follow-ups
     for r in c.itertuples():
-        assert r.pct_of_baseline == pytest.approx(truth[(r.subject, r.level, r.roi, r.visit)],
-                                                  rel=1e-12)
+        assert r.pct_of_baseline == pytest.approx(
+            truth[(r.subject, r.level, r.roi, r.visit)], rel=1e-12
+        )
 
 
 def test_sorted_by_subject_level_roi_months(study):
@@ -219,10 +229,15 @@ def test_method_drift_is_flagged_from_the_measurements(study, trio):
 
 
 def test_exam_metadata_flags_every_row_of_the_exam(trio):
-    exams = pd.DataFrame({
-        "subject": ["S1", "S1"], "visit": ["M0", "M12"], "months": [0, 12],
-        "vendor": ["Siemens", "SIEMENS"], "acquisition_time": ["08:00:00", "13:30:00"],
-    })
+    exams = pd.DataFrame(
+        {
+            "subject": ["S1", "S1"],
+            "visit": ["M0", "M12"],
+            "months": [0, 12],
+            "vendor": ["Siemens", "SIEMENS"],
+            "acquisition_time": ["08:00:00", "13:30:00"],
+        }
+    )
     c = change_table(trio, exams=exams)
     assert set(c["protocol_flags"]) == {"time_of_day"}
     assert set(change_table(trio, exams=exams, max_time_shift_h=6.0)["protocol_flags"]) == {""}

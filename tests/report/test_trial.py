@@ -29,21 +29,33 @@ def _changes(values: dict[str, list[float]], *, roi="NP", visit="M12", months=12
     rows = []
     for prefix, arm_values in values.items():
         for n, change in enumerate(arm_values, start=1):
-            rows.append({
-                "subject": f"{prefix}{n}", "level": "L4-L5", "role": "index", "roi": roi,
-                "visit": visit, "months": months, "baseline_t2_ms": 100.0,
-                "t2_ms": 100.0 + change, "pct_of_baseline": 100.0 + change,
-                "change_pct": change, "category": "", "treated_minus_control_pct": change - 1.0,
-            })
+            rows.append(
+                {
+                    "subject": f"{prefix}{n}",
+                    "level": "L4-L5",
+                    "role": "index",
+                    "roi": roi,
+                    "visit": visit,
+                    "months": months,
+                    "baseline_t2_ms": 100.0,
+                    "t2_ms": 100.0 + change,
+                    "pct_of_baseline": 100.0 + change,
+                    "change_pct": change,
+                    "category": "",
+                    "treated_minus_control_pct": change - 1.0,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def _arms(values: dict[str, list[float]], names=("active", "sham")):
-    return pd.DataFrame([
-        {"subject": f"{prefix}{n}", "arm": name}
-        for (prefix, arm_values), name in zip(values.items(), names, strict=True)
-        for n in range(1, len(arm_values) + 1)
-    ])
+    return pd.DataFrame(
+        [
+            {"subject": f"{prefix}{n}", "arm": name}
+            for (prefix, arm_values), name in zip(values.items(), names, strict=True)
+            for n in range(1, len(arm_values) + 1)
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -234,7 +246,10 @@ def test_from_a_change_table(study):
     arms = pd.DataFrame({"subject": sorted(set(m["subject"])), "arm": ["x", "y"] * 3})
     t = trial_table(c, arms, rois=["NP", "disc"])
     assert set(t["roi"]) == {"NP", "disc"} and (t["n"] == 3).all()
-    np_x = c[(c["role"] == "index") & (c["roi"] == "NP")
-             & c["subject"].isin(arms.loc[arms["arm"] == "x", "subject"])]["change_pct"]
+    np_x = c[
+        (c["role"] == "index")
+        & (c["roi"] == "NP")
+        & c["subject"].isin(arms.loc[arms["arm"] == "x", "subject"])
+    ]["change_pct"]
     row = t[(t["roi"] == "NP") & (t["arm"] == "x") & (t["endpoint"] == "change_pct")].iloc[0]
     assert row["mean_pct"] == pytest.approx(np_x.mean())
