@@ -173,7 +173,7 @@ def test_sorted_by_subject_level_roi_months(study):
 
 def test_disc_missing_at_baseline_gives_no_row_and_a_note(study, trio, caplog):
     extra = pd.DataFrame(_rows(study, "S1", "M12", 12, "L5-S1", "other", 90.0))
-    with caplog.at_level(logging.INFO, logger="discT2.report"):
+    with caplog.at_level(logging.WARNING, logger="discT2.report"):
         c = change_table(pd.concat([trio, extra]))
     assert "L5-S1" not in set(c["level"])
     assert any("L5-S1" in n and "not measured at baseline" in n for n in c.attrs["notes"])
@@ -202,6 +202,16 @@ def test_two_baselines_is_an_error(study, trio):
     again = pd.DataFrame(_rows(study, "S1", "screening", 0, "L4-L5", "index", 81.0))
     with pytest.raises(InputError, match=r"more than one baseline .* S1: M0, screening"):
         change_table(pd.concat([trio, again]))
+
+
+def test_named_baseline_visit(study, trio):
+    screening = pd.DataFrame(_rows(study, "S1", "screening", 0, "L4-L5", "index", 70.0))
+    c = change_table(pd.concat([trio, screening]), baseline="M0")
+    assert set(c["visit"]) == {"M12", "screening"}  # index disc only at screening
+    row = c[(c["visit"] == "screening")].iloc[0]
+    assert row["change_pct"] == pytest.approx(100 * 70 / 80 - 100)
+    with pytest.raises(InputError, match=r"no baseline visit \(visit V0\) for subject\(s\) S1"):
+        change_table(trio, baseline="V0")
 
 
 def test_role_change_between_visits_is_an_error(trio):

@@ -18,15 +18,6 @@ from discT2.report._names import (
 )
 from discT2.report.changes import add_derived_rois, categorize, change_table, round_pct
 from discT2.report.drift import DRIFT_FLAGS, DRIFT_TOLERANCES, protocol_drift
-from discT2.report.exam_maps import disc_roi_names, exam_map_figures
-from discT2.report.figures import (
-    ROI_COLORS,
-    T2_CMAP,
-    figure_to_png,
-    plot_arm_boxes,
-    plot_t2_rois,
-    plot_trajectories,
-)
 from discT2.report.html import MapFigure, render_report, write_report
 from discT2.report.io import (
     EXAM_COLUMNS,
@@ -45,6 +36,32 @@ from discT2.report.trial import (
     trial_table,
     welch_from_summary,
 )
+
+# Figures need matplotlib (about a second to import): loaded on first use, so that
+# ``import discT2`` and commands that draw nothing stay quick.
+_LAZY = {
+    "ROI_COLORS": "figures",
+    "T2_CMAP": "figures",
+    "figure_to_png": "figures",
+    "plot_arm_boxes": "figures",
+    "plot_t2_rois": "figures",
+    "plot_trajectories": "figures",
+    "disc_roi_names": "exam_maps",
+    "exam_map_figures": "exam_maps",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"discT2.report.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'discT2.report' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "CATEGORIES",

@@ -17,9 +17,14 @@ _BASELINE_TOLERANCE_MONTHS = 1e-9
 
 
 def baseline_visits(
-    visits: pd.DataFrame, *, source: str, missing: str = "raise", notes: list[str] | None = None
+    visits: pd.DataFrame,
+    *,
+    source: str,
+    baseline: str | None = None,
+    missing: str = "raise",
+    notes: list[str] | None = None,
 ) -> dict[str, str]:
-    """Map each subject to its baseline visit, the one visit with ``months == 0``.
+    """Map each subject to its baseline visit: the one visit with ``months == 0``, or ``baseline``.
 
     Parameters
     ----------
@@ -27,6 +32,8 @@ def baseline_visits(
         Columns ``subject, visit, months`` (duplicates allowed).
     source : str
         Table name for messages.
+    baseline : str, optional
+        The visit name that is every subject's baseline, instead of the visit with months 0.
     missing : {'raise', 'skip'}
         What to do with a subject that has no baseline visit: raise, or leave it out (with a
         note) so that the other subjects still get their tables.
@@ -41,7 +48,12 @@ def baseline_visits(
     if missing not in ("raise", "skip"):
         raise InputError(f"missing_baseline must be 'raise' or 'skip', got {missing!r}")
     v = visits[["subject", "visit", "months"]].drop_duplicates()
-    is_base = (v["months"] - 0.0).abs() <= _BASELINE_TOLERANCE_MONTHS
+    if baseline is None:
+        is_base = (v["months"] - 0.0).abs() <= _BASELINE_TOLERANCE_MONTHS
+        what = "months = 0"
+    else:
+        is_base = v["visit"] == str(baseline)
+        what = f"visit {baseline}"
     base = v[is_base]
     twice = base.groupby("subject")["visit"].apply(lambda s: sorted(set(s)))
     twice = twice[twice.map(len) > 1]
@@ -55,12 +67,12 @@ def baseline_visits(
     lacking = sorted(set(v["subject"]) - set(result), key=natural_key)
     if lacking:
         message = (
-            f"{source}: no baseline visit (months = 0) for subject(s) {', '.join(lacking)}; "
+            f"{source}: no baseline visit ({what}) for subject(s) {', '.join(lacking)}; "
             "changes are relative to baseline"
         )
         if missing == "raise":
             raise InputError(message + " (add the baseline exam, or fix its 'months')")
-        logger.warning("%s; left out", message)
+        logger.info("%s; left out", message)
         if notes is not None:
             notes.append(message + "; these subjects are left out.")
     return result

@@ -177,6 +177,7 @@ def change_table(
     statistic: str = "mean",
     exams: pd.DataFrame | None = None,
     max_time_shift_h: float = 2.0,
+    baseline: str | None = None,
     missing_baseline: str = "raise",
     source: str = "measurements",
 ) -> pd.DataFrame:
@@ -202,6 +203,8 @@ def change_table(
         fit method is always compared, from the ``method`` column of ``measurements``.
     max_time_shift_h : float
         Acquisition time-of-day shift (hours) beyond which a follow-up is flagged.
+    baseline : str, optional
+        Name of the visit that is every subject's baseline (default: the visit with months 0).
     missing_baseline : {'raise', 'skip'}
         A subject without a baseline visit: raise (default), or leave it out with a note.
     source : str
@@ -216,7 +219,7 @@ def change_table(
         control discs used (``;``-separated). ``protocol_flags`` lists the drift flags of the
         follow-up exam. ``result.attrs["notes"]`` holds a line for every row that could not be
         made (a disc missing at baseline, a missing T2) and every subject left out; each is also
-        logged.
+        logged as a warning.
 
     Raises
     ------
@@ -252,7 +255,9 @@ def change_table(
             )
         m.loc[bad, "t2"] = np.nan
 
-    base_of = baseline_visits(m, source=source, missing=missing_baseline, notes=notes)
+    base_of = baseline_visits(
+        m, source=source, baseline=baseline, missing=missing_baseline, notes=notes
+    )
     m = m[m["subject"].isin(base_of)]
     is_base = m["visit"].to_numpy() == m["subject"].map(base_of).to_numpy()
     base = m.loc[is_base, ["subject", "level", "roi", "role", "t2"]].rename(
@@ -296,7 +301,7 @@ def change_table(
 
     merged = _treated_vs_control(merged, notes)
     merged["tau_pct"] = float(tau_pct)
-    merged["protocol_flags"] = _flags(m, exams, max_time_shift_h, missing_baseline, merged)
+    merged["protocol_flags"] = _flags(m, exams, max_time_shift_h, baseline, base_of, merged)
 
     subject_rank = rank_map(merged["subject"])
     merged = merged.assign(
@@ -306,7 +311,7 @@ def change_table(
     ).sort_values(["_s", "_l", "level", "_r", "months"], kind="stable")
     out = merged[list(CHANGE_COLUMNS)].reset_index(drop=True)
     for note in notes:
-        logger.info("%s", note)
+        logger.warning("%s", note)
     out.attrs["notes"] = notes
     return out
 
@@ -351,7 +356,8 @@ def _flags(
     m: pd.DataFrame,
     exams: pd.DataFrame | None,
     max_time_shift_h: float,
-    missing_baseline: str,
+    baseline: str | None,
+    base_of: dict[str, str],
     merged: pd.DataFrame,
 ) -> np.ndarray:
     """Protocol-drift flags of each row's follow-up exam (the fit method from the measurements)."""
@@ -374,11 +380,14 @@ def _flags(
         table["method"] = table["method"].fillna("")
     else:
         table = methods
-    table = table[table["subject"].isin(set(m["subject"]))]
+    table = table[table["subject"].isin(set(base_of))]
+    # Exam metadata without a subject's baseline exam gives that subject no flags (not an error:
+    # the change table does not depend on it).
     drift = protocol_drift(
         table,
         max_time_shift_h=max_time_shift_h,
-        missing_baseline=missing_baseline,
+        baseline=baseline,
+        missing_baseline="skip",
         source="exams",
     )
     flags = dict(

@@ -57,6 +57,7 @@ def protocol_drift(
     *,
     max_time_shift_h: float = 2.0,
     tolerances: Mapping[str, float] | None = None,
+    baseline: str | None = None,
     missing_baseline: str = "raise",
     source: str = "exams",
 ) -> pd.DataFrame:
@@ -73,6 +74,8 @@ def protocol_drift(
         The default, 2 h, follows domain.md section 4.4 (flag > 2-3 h).
     tolerances : mapping, optional
         Overrides of :data:`DRIFT_TOLERANCES`.
+    baseline : str, optional
+        Name of the visit that is every subject's baseline (default: the visit with months 0).
     missing_baseline : {'raise', 'skip'}
         A subject without a baseline exam: raise, or leave out.
     source : str
@@ -110,7 +113,7 @@ def protocol_drift(
         )
     if not max_time_shift_h >= 0:
         raise InputError(f"max_time_shift_h must be >= 0 hours, got {max_time_shift_h}")
-    base_of = baseline_visits(df, source=source, missing=missing_baseline)
+    base_of = baseline_visits(df, source=source, baseline=baseline, missing=missing_baseline)
     checked = [c for c in DRIFT_FLAGS if c in present]
     hours = {i: _time_of_day_h(t, source, i) for i, t in df["acquisition_time"].items() if t != ""}
     by_exam = {(s, v): i for i, (s, v) in enumerate(zip(df["subject"], df["visit"], strict=True))}

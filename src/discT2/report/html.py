@@ -15,19 +15,20 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from discT2._version import __version__
 from discT2.errors import InputError
 from discT2.report._names import CATEGORIES, level_rank, roi_rank
 from discT2.report._visits import natural_key
-from discT2.report.figures import figure_to_png, plot_arm_boxes, plot_trajectories
 from discT2.report.io import check_arms, check_changes, check_errors
 from discT2.report.trial import ENDPOINTS, trial_table
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["MapFigure", "render_report", "write_report"]
 
@@ -152,6 +153,8 @@ def _table(df: pd.DataFrame, columns: Sequence[str], *, highlight_index: bool = 
 
 
 def _img(fig: Figure | bytes, alt: str, caption: str = "") -> str:
+    from discT2.report.figures import figure_to_png
+
     png = fig if isinstance(fig, bytes) else figure_to_png(fig)
     data = base64.b64encode(png).decode("ascii")
     cap = f"<figcaption>{_html.escape(caption)}</figcaption>" if caption else ""
@@ -386,6 +389,8 @@ def _flags_section(c, drift, notes) -> str:
 
 
 def _trial_section(c, arms, trial, endpoints, box_rois) -> str:
+    from discT2.report.figures import plot_arm_boxes
+
     parts = ['<section id="trial"><h2>Trial tables (unblinded)</h2>']
     if trial is None or not len(trial):
         parts.append("<p>No trial table.</p></section>")
@@ -436,6 +441,8 @@ def _trial_section(c, arms, trial, endpoints, box_rois) -> str:
 
 
 def _subjects_section(c, map_figures, trajectory_rois, tau_pct) -> str:
+    from discT2.report.figures import plot_trajectories
+
     parts = ['<section id="subjects"><h2>Subjects</h2>']
     figures_of: dict[str, list[MapFigure]] = {}
     for mf in map_figures:

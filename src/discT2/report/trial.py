@@ -10,7 +10,8 @@ against the comparator arm:
   exact test for a 2 x 2 table or when an expected count is below 5 (Freeman-Halton extension for
   2 x 3), the chi-square test of independence otherwise. ``category_test`` says which.
 
-Subjects are the unit: each contributes its index disc once. Only scipy.stats is used.
+Subjects are the unit: each contributes its index disc once. Only scipy.stats is used (imported
+on first use: it takes a second or two to load, which ``import discT2`` should not pay).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from discT2.errors import InputError, StudyError
 from discT2.report._names import CATEGORIES, TRIAL_COLUMNS, roi_rank
@@ -119,6 +119,8 @@ def welch_from_summary(
     >>> round(r.t, 4), round(r.df, 2), round(r.p, 5)
     (3.5082, 34.92, 0.00126)
     """
+    from scipy import stats
+
     for name, n in (("n1", n1), ("n2", n2)):
         if not (float(n).is_integer() and n >= 2):
             raise InputError(f"welch_from_summary: {name} must be a whole number >= 2, got {n}")
@@ -168,6 +170,8 @@ def category_test(counts: np.ndarray) -> tuple[str, float, float]:
     >>> category_test([[8, 0, 2], [1, 0, 5]])
     ('fisher exact', 20.0, 0.034965034965034975)
     """
+    from scipy import stats
+
     table = np.asarray(counts)
     if table.ndim != 2 or table.shape[0] != 2 or np.any(table < 0):
         raise InputError(f"category_test needs a 2 x k table of counts >= 0, got {table!r}")
@@ -193,6 +197,8 @@ def _fisher_freeman_halton(table: np.ndarray) -> tuple[float, float]:
     more probable than the observed one, with the relative tolerance 1e-7 that R's
     ``fisher.test`` uses against float ties.
     """
+    from scipy import stats
+
     columns = table.sum(axis=0)
     n_first = int(table[0].sum())
     ranges = [range(int(c) + 1) for c in columns[:-1]]
@@ -370,6 +376,8 @@ def _comparator(arm: str, arm_names: list[str], reference: str | None) -> str | 
 
 
 def _compare(values, arm, other, tau_pct, rounding_pct, confidence) -> dict:
+    from scipy import stats
+
     empty = {
         "compared_with": "" if other is None else other,
         "diff_mean_pct": np.nan,
