@@ -76,6 +76,7 @@ def test_blinded_report(study_dir, capsys):
     assert not re.search("arm", text, flags=re.IGNORECASE)
     assert "not a DICOM file" in html and "echo times 3 echoes 10-30 ms" in html
     assert "Subject S01, L4-L5 (index disc), M0" in html  # the T2 map figure
+    assert "T2-map figures: 1 drawn" in html  # the other exams have no maps
 
 
 def test_unblinded_report_and_trial_table(study_dir, capsys):

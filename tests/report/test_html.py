@@ -60,6 +60,7 @@ def test_report_holds_the_tables_and_settings(cohort):
     assert f"{row['change_pct']:.1f}" in html
     assert f"{row['treated_minus_control_pct']:.1f}" in html
     assert f"{row['baseline_t2_ms']:.1f}" in html
+    assert f"{row['pct_of_baseline']:.1f}" in html and repr(row["pct_of_baseline"]) not in html
     for column in (
         "change_pct",
         "treated_minus_control_pct",

@@ -117,8 +117,16 @@ def run(args: argparse.Namespace) -> int:
 
     errors_path = folder / "errors.csv"
     errors = read_errors(errors_path) if errors_path.is_file() else None
-    notes: list[str] = []
-    maps = [] if args.no_maps else exam_map_figures(folder, measurements, notes=notes)
+    missing_maps: list[str] = []
+    maps = [] if args.no_maps else exam_map_figures(folder, measurements, notes=missing_maps)
+    notes = (
+        [
+            f"T2-map figures: {len(maps)} drawn; {len(missing_maps)} exams or discs without one "
+            "(the log names them)."
+        ]
+        if missing_maps
+        else []
+    )
     tau_used = float(changes["tau_pct"].iloc[0]) if len(changes) else float(args.tau or 0.0)
     report = write_report(
         folder / "report.html",
@@ -132,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         tau_pct=tau_used,
         statistic=args.statistic,
         endpoints=args.endpoint,
+        notes=notes,
     )
     print(report)
     return 0

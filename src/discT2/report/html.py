@@ -123,7 +123,9 @@ def _kind(column: str) -> str:
         return "p"
     if column == "months":
         return "months"
-    if column.endswith(("_ms", "_pct")) or column in ("welch_t", "welch_df"):
+    if column.endswith(("_ms", "_pct")) or column.startswith("pct_"):
+        return "num"
+    if column in ("welch_t", "welch_df"):
         return "num"
     return "text"
 
@@ -395,14 +397,13 @@ def _trial_section(c, arms, trial, endpoints, box_rois) -> str:
     if trial is None or not len(trial):
         parts.append("<p>No trial table.</p></section>")
         return "".join(parts)
-    tests = sorted(set(trial["category_test"]) - {""})
     parts.append(
         "<p>Treated disc of each subject, per follow-up visit and arm: n, mean, SD and median of "
         "the endpoint, subjects per category, and the tests against the other arm: Welch's "
         "t-test on the mean (difference with 95% CI), Mann–Whitney U, and for the categories "
-        f"{' or '.join(tests) or 'no test'} (Fisher's exact test when a 2×2 table or an expected "
-        "count below 5). p-values are two-sided and not adjusted for the many ROIs and visits: "
-        "read the pre-specified endpoint first.</p>"
+        "the chi-square test, or Fisher's exact test for a 2×2 table or when an expected count "
+        "is below 5 (the 'category test' column says which). p-values are two-sided and not "
+        "adjusted for the many ROIs and visits: read the pre-specified endpoint first.</p>"
     )
     cols = [
         "visit",
