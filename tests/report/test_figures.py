@@ -100,7 +100,7 @@ def test_anterior_left_superior_up_and_square_voxels_in_mm(exam):
     assert width == pytest.approx(height, abs=2)
 
 
-@pytest.mark.parametrize("variant", ["flip_ap", "flip_si", "swap_axes"])
+@pytest.mark.parametrize("variant", ["flip_ap", "flip_si", "swap_axes", "slice_axis_first"])
 def test_view_does_not_depend_on_storage_order(exam, variant):
     t2, labels, affine, _ = exam
     ref = _regions(_render(plot_t2_rois(t2, labels, affine=affine)))
@@ -115,9 +115,12 @@ def test_view_does_not_depend_on_storage_order(exam, variant):
         t2, labels = t2[:, ::-1], labels[:, ::-1]
         a[:, 1] = -affine[:, 1]
         a[:, 3] = affine @ [0, n - 1, 0, 1]
-    else:
+    elif variant == "swap_axes":
         t2, labels = t2.transpose(1, 0, 2), labels.transpose(1, 0, 2)
         a[:, [0, 1]] = affine[:, [1, 0]]
+    else:  # as NIfTI tools reorient to RAS: left-right first
+        t2, labels = t2.transpose(2, 0, 1), labels.transpose(2, 0, 1)
+        a[:, [0, 1, 2]] = affine[:, [2, 0, 1]]
     got = _regions(_render(plot_t2_rois(t2, labels, affine=a)))
     for roi in T2:
         for part in ("fill", "outline"):

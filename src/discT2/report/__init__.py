@@ -46,6 +46,7 @@ _LAZY = {
     "plot_arm_boxes": "figures",
     "plot_t2_rois": "figures",
     "plot_trajectories": "figures",
+    "save_png": "figures",
     "disc_roi_names": "exam_maps",
     "exam_map_figures": "exam_maps",
 }
@@ -97,6 +98,7 @@ __all__ = [
     "read_trial_table",
     "render_report",
     "round_pct",
+    "save_png",
     "trial_table",
     "welch_from_summary",
     "write_report",

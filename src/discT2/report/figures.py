@@ -35,6 +35,7 @@ __all__ = [
     "plot_t2_rois",
     "plot_trajectories",
     "render_rgba",
+    "save_png",
 ]
 
 
