@@ -24,7 +24,7 @@ from discT2._version import __version__
 from discT2.errors import InputError
 from discT2.report._names import CATEGORIES, level_rank, roi_rank
 from discT2.report._visits import natural_key
-from discT2.report.io import check_arms, check_changes, check_errors
+from discT2.report.io import check_arms, check_changes, check_errors, check_measurements
 from discT2.report.trial import ENDPOINTS, trial_table
 
 if TYPE_CHECKING:
@@ -197,6 +197,8 @@ def render_report(
                 c, arms, tau_pct=tau_pct, rounding_pct=rounding_pct, endpoint=endpoints
             )
     errors_df = check_errors(errors) if errors is not None else None
+    if measurements is not None:
+        measurements = check_measurements(measurements, statistic=statistic)
     notes = list(notes) + list(getattr(changes, "attrs", {}).get("notes", []))
     generated = generated or _dt.datetime.now().isoformat(timespec="minutes")
 
@@ -336,7 +338,10 @@ T2.</p>
 def _summary_section(c, measurements, errors, arms) -> str:
     subjects = sorted(set(c["subject"]), key=natural_key)
     followups = c[["subject", "visit"]].drop_duplicates()
-    lines = [f"<li>{len(subjects)} subjects, {len(followups)} follow-up exams with changes</li>"]
+    lines = [
+        f"<li>{len(subjects)} subjects with a follow-up, {len(followups)} follow-up exams with "
+        "changes</li>"
+    ]
     if measurements is not None:
         exams = measurements[["subject", "visit"]].drop_duplicates()
         lines.append(f"<li>{len(exams)} exams measured (baseline included)</li>")
@@ -347,6 +352,7 @@ def _summary_section(c, measurements, errors, arms) -> str:
         counts = arms.groupby("arm")["subject"].nunique()
         listed = ", ".join(f"{_html.escape(str(a))}: {n}" for a, n in counts.items())
         lines.append(f"<li>Allocation: {listed}</li>")
+    body = f"<ul>{''.join(lines)}</ul>"
     idx = c[(c["role"] == "index") & (c["roi"] == "NP")]
     if len(idx):
         rows = []
@@ -362,9 +368,8 @@ def _summary_section(c, measurements, errors, arms) -> str:
             )
         table = pd.DataFrame(rows).sort_values("months")
         cols = ["visit", "months", "n", "n_regeneration", "n_no_evolution", "n_degeneration"]
-        lines.append("</ul><p>Treated discs, nucleus (NP), by category:</p>" + _table(table, cols))
-        return f'<section id="summary"><h2>Summary</h2><ul>{"".join(lines)}</section>'
-    return f'<section id="summary"><h2>Summary</h2><ul>{"".join(lines)}</ul></section>'
+        body += "<p>Treated discs, nucleus (NP), by category:</p>" + _table(table, cols)
+    return f'<section id="summary"><h2>Summary</h2>{body}</section>'
 
 
 def _flags_section(c, drift, notes) -> str:
