@@ -186,6 +186,7 @@ def test_missing_t2_keeps_the_row_empty(study, trio):
     c = change_table(m).set_index("level")
     assert np.isnan(c.loc["L2-L3", "change_pct"]) and c.loc["L2-L3", "category"] == ""
     assert c.loc["L4-L5", "control_levels"] == "L3-L4"  # the unmeasured control is not used
+    assert any("M12 disc L2-L3: NP without T2" in n for n in c.attrs["notes"])
 
 
 def test_no_baseline_is_an_error_or_skipped(study, trio):

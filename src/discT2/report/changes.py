@@ -293,10 +293,12 @@ def change_table(
     merged["category"] = categorize(
         merged["change_pct"], tau_pct=tau_pct, rounding_pct=rounding_pct
     )
-    for _, r in merged[~np.isfinite(pct)].iterrows():
+    empty = merged[~np.isfinite(pct)]
+    for (subject, visit, level), g in empty.groupby(["subject", "visit", "level"], sort=True):
+        rois = ", ".join(sorted(set(g["roi"]), key=roi_rank))
         notes.append(
-            f"subject {r['subject']} visit {r['visit']} disc {r['level']} {r['roi']}: T2 missing "
-            "at baseline or follow-up; change left empty."
+            f"subject {subject} visit {visit} disc {level}: {rois} without T2 at baseline or "
+            "follow-up; change left empty."
         )
 
     merged = _treated_vs_control(merged, notes)
