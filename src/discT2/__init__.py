@@ -20,9 +20,18 @@ from discT2.errors import (
     StudyError,
 )
 from discT2.maps import FitFlag, T2Map
+from discT2.report import (
+    CATEGORIES,
+    change_table,
+    protocol_drift,
+    trial_table,
+    welch_from_summary,
+    write_report,
+)
 from discT2.series import MultiEchoSeries
 
 __all__ = [
+    "CATEGORIES",
     "DicomSeriesError",
     "DiscT2Error",
     "EchoTimeError",
@@ -38,5 +47,10 @@ __all__ = [
     "StudyError",
     "T2Map",
     "__version__",
+    "change_table",
     "cpmg_signal",
+    "protocol_drift",
+    "trial_table",
+    "welch_from_summary",
+    "write_report",
 ]
