@@ -19,6 +19,7 @@ from discT2.errors import (
     ShapeMismatchError,
     StudyError,
 )
+from discT2.io import SeriesInfo, find_series, load_series
 from discT2.maps import FitFlag, T2Map
 from discT2.series import MultiEchoSeries
 
@@ -34,9 +35,12 @@ __all__ = [
     "MultiEchoSeries",
     "RegistrationError",
     "RoiError",
+    "SeriesInfo",
     "ShapeMismatchError",
     "StudyError",
     "T2Map",
     "__version__",
     "cpmg_signal",
+    "find_series",
+    "load_series",
 ]

@@ -1,0 +1,172 @@
+"""Decode the pixels of a laid-out series and rescale each image with its own slope/intercept."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.uid import UID
+
+from discT2.errors import DicomSeriesError, InputError, MissingDependencyError
+from discT2.io.dicom.frames import Frame, quiet_pydicom
+
+__all__ = ["INTENSITIES", "read_stored", "rescale"]
+
+logger = logging.getLogger(__name__)
+
+#: Intensity representations :func:`rescale` offers.
+INTENSITIES = ("rescaled", "fp")
+
+
+def read_stored(grid: np.ndarray, root: Path) -> np.ndarray:
+    """Stored pixel values of every image of a (K, E) grid, shape (I, J, K, E), float64.
+
+    Each file is read once; an enhanced file gives all its frames at once.
+
+    Raises
+    ------
+    MissingDependencyError
+        The pixel data are compressed and no decoder for the syntax is installed.
+    DicomSeriesError
+        A file's pixel data cannot be decoded or do not have the size the header says.
+    """
+    n_k, n_e = grid.shape
+    first: Frame = grid[0, 0]
+    out = np.empty((first.columns, first.rows, n_k, n_e), dtype=np.float64)
+    by_path: dict[Path, list[tuple[int, int, Frame]]] = {}
+    for k in range(n_k):
+        for e in range(n_e):
+            f = grid[k, e]
+            by_path.setdefault(f.path, []).append((k, e, f))
+    for path, entries in by_path.items():
+        pixels = _decode(path, entries[0][2], root)
+        for k, e, f in entries:
+            image = pixels if f.index is None else _frame_of(pixels, f, path, root)
+            if image.shape != (f.rows, f.columns):
+                raise DicomSeriesError(
+                    f"{_name(path, root)}: unreadable pixel data: an image of shape "
+                    f"{image.shape} where Rows x Columns is {f.rows} x {f.columns}"
+                )
+            out[:, :, k, e] = image.T  # pixel rows run along j, columns along i
+    return out
+
+
+def rescale(
+    stored: np.ndarray, grid: np.ndarray, intensity: str, root: Path
+) -> tuple[np.ndarray, str]:
+    """Apply each image's own modality rescale (and, for ``'fp'``, the Philips scale slope).
+
+    Parameters
+    ----------
+    stored : ndarray, shape (I, J, K, E)
+        Stored values from :func:`read_stored`.
+    grid : ndarray of Frame, shape (K, E)
+    intensity : {'rescaled', 'fp'}
+        ``'rescaled'``: ``SV * RescaleSlope + RescaleIntercept`` per image (the displayed value;
+        the stored value when a file has no rescale). ``'fp'``: Philips floating point,
+        ``rescaled / (RescaleSlope * ScaleSlope)`` with the private scale slope (2005,100E).
+    root : Path
+        Named in messages.
+
+    Returns
+    -------
+    values : ndarray, shape (I, J, K, E), float64
+    representation : str
+        ``'stored'`` (no image had rescale tags), ``'rescaled'`` or ``'philips-fp'``.
+
+    Raises
+    ------
+    InputError
+        Unknown ``intensity``, or ``'fp'`` without a Philips scale slope in every image.
+    """
+    if intensity not in INTENSITIES:
+        raise InputError(f"intensity must be one of {INTENSITIES}; got {intensity!r}")
+    n_k, n_e = grid.shape
+    out = np.empty_like(stored)
+    any_rescale = False
+    for k in range(n_k):
+        for e in range(n_e):
+            f: Frame = grid[k, e]
+            slope = 1.0 if f.rescale_slope is None else f.rescale_slope
+            intercept = 0.0 if f.rescale_intercept is None else f.rescale_intercept
+            any_rescale |= f.rescale_slope is not None or f.rescale_intercept is not None
+            values = stored[:, :, k, e] * slope + intercept
+            if intensity == "fp":
+                scale = f.philips_scale_slope
+                if scale is None or scale == 0 or slope == 0:
+                    raise InputError(
+                        f"{f.label(root)}: intensity='fp' needs the Philips private scale slope "
+                        "(2005,100E) and a non-zero RescaleSlope in every image; this one has "
+                        f"scale slope {scale} and RescaleSlope {slope}. Use intensity='rescaled'."
+                    )
+                values = values / (slope * scale)
+            out[:, :, k, e] = values
+    if intensity == "fp":
+        return out, "philips-fp"
+    return out, "rescaled" if any_rescale else "stored"
+
+
+def _decode(path: Path, frame: Frame, root: Path) -> np.ndarray:
+    name = _name(path, root)
+    if frame.samples_per_pixel != 1:
+        raise DicomSeriesError(
+            f"{name}: a colour image ({frame.samples_per_pixel} samples per pixel) is not a "
+            "quantitative magnitude image"
+        )
+    with quiet_pydicom():
+        try:
+            ds = pydicom.dcmread(path, force=True)
+        except Exception as exc:  # pydicom raises many types for broken files
+            raise DicomSeriesError(f"{name}: unreadable file ({exc})") from exc
+        if (
+            "PixelData" not in ds
+            and "FloatPixelData" not in ds
+            and "DoubleFloatPixelData" not in ds
+        ):
+            raise DicomSeriesError(f"{name}: unreadable pixel data: the file has none")
+        syntax = ds.file_meta.get("TransferSyntaxUID") if "file_meta" in dir(ds) else None
+        _check_decoder(UID(str(syntax)) if syntax else None, name)
+        try:
+            return np.asarray(ds.pixel_array)
+        except Exception as exc:  # decoders raise many types for corrupt data
+            raise DicomSeriesError(f"{name}: unreadable pixel data ({exc})") from exc
+
+
+def _check_decoder(syntax: UID | None, name: str) -> None:
+    if syntax is None or not syntax.is_compressed:
+        return
+    from pydicom.pixels import get_decoder
+
+    try:
+        decoder = get_decoder(syntax)
+    except NotImplementedError as exc:
+        raise DicomSeriesError(
+            f"{name}: pixel data compressed as {syntax.name}, which pydicom cannot decode"
+        ) from exc
+    if not decoder.is_available:
+        raise MissingDependencyError(
+            f"{name}: pixel data compressed as {syntax.name} and no decoder for it is "
+            'installed; install the optional decoders: pip install "discT2[compression]"'
+        )
+
+
+def _frame_of(pixels: np.ndarray, f: Frame, path: Path, root: Path) -> np.ndarray:
+    if pixels.ndim == 2:
+        if f.index == 0:
+            return pixels
+    elif f.index is not None and f.index < pixels.shape[0]:
+        return pixels[f.index]
+    number = 1 if f.index is None else f.index + 1
+    raise DicomSeriesError(
+        f"{_name(path, root)}: unreadable pixel data: frame {number} missing from pixel data of "
+        f"shape {pixels.shape}"
+    )
+
+
+def _name(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root)) if root.is_dir() else str(path)
+    except ValueError:
+        return str(path)
