@@ -6,7 +6,7 @@ Rules (see ``docs/reference/dicom.md``):
   become a separate ``'map'`` entry; localizers, phase/real/imaginary and derived images are
   skipped and counted.
 - A geometry group is the set of images with the same frame of reference, orientation (within
-  1e-3 per direction cosine), matrix, pixel spacing and in-plane offset. A series whose echo images
+  1e-3 per direction cosine), matrix and pixel spacing. A series whose echo images
   fall into several groups is refused (mixed orientations).
 - Slices are ordered by ImagePositionPatient projected on the normal ``row x column`` (positions
   within 0.02 mm are one slice), never by file name or InstanceNumber; echoes by EchoTime (within
@@ -353,11 +353,9 @@ def _same_geometry(a: Frame, b: Frame) -> bool:
     iop_a, iop_b = np.array(a.orientation), np.array(b.orientation)
     if np.max(np.abs(iop_a - iop_b)) > ORIENTATION_TOLERANCE:
         return False
-    if np.max(np.abs(np.subtract(a.pixel_spacing, b.pixel_spacing))) > SPACING_TOLERANCE_MM:
-        return False
-    offset = np.subtract(a.position, b.position)  # type: ignore[arg-type]
-    in_plane = np.abs([np.dot(offset, iop_a[:3]), np.dot(offset, iop_a[3:])])
-    return bool(np.all(in_plane <= IN_PLANE_TOLERANCE_MM))
+    return bool(
+        np.max(np.abs(np.subtract(a.pixel_spacing, b.pixel_spacing))) <= SPACING_TOLERANCE_MM
+    )
 
 
 def _geometry_groups(frames: list[Frame]) -> list[list[Frame]]:
@@ -455,6 +453,13 @@ def _duplicate_problem(
     fs = cells[k][e]
     files = ", ".join(f.label(root) for f in fs[:3])
     where = f"slice {k + 1} of {len(s)} (position {s[k]:.2f} mm)"
+    offsets = np.array([f.position for f in fs]) - np.array(fs[0].position)
+    if np.max(np.linalg.norm(offsets, axis=1)) > IN_PLANE_TOLERANCE_MM:
+        return (
+            f"two stacks with the same orientation but different in-plane positions: {where} "
+            f"has images at different ImagePositionPatient ({files})",
+            DicomGeometryError,
+        )
     if not use_echo_time:
         return (
             f"{where} has {len(fs)} images ({files}): several maps of one slice",
