@@ -210,7 +210,9 @@ def select_candidate(
     if not matches:
         raise DicomSeriesError(
             f"{root}: no series matches {_choice_text(series)}; found:\n"
-            f"{_listing(pool) or '  (none)'}" + _skipped_suffix(scan)
+            + (_listing(pool) or "  (no multi-echo series)")
+            + _singles_suffix(scan)
+            + _skipped_suffix(scan)
         )
     preferred = [c for c in matches if c.info.kind == kind] or matches
     if len(preferred) > 1:
@@ -467,22 +469,22 @@ def _duplicate_problem(
         )
     numbers = sorted({f.echo_number for f in fs if f.echo_number is not None})
     counts = {len(cells[k2][e2]) for k2, e2 in duplicated}
-    text = f"duplicate echo times: {where} has {len(fs)} images with EchoTime {te[e]:.4g} ms"
-    if len(numbers) > 1:
-        text += f" (EchoNumbers {', '.join(map(str, numbers))})"
-    elif len(te) == 1 and len(duplicated) == len(s) and len(counts) == 1:
-        text += (
-            f"; every slice has {len(fs)} images with the same EchoTime and EchoNumbers "
-            f"{numbers[0] if numbers else '(none)'}, as GE research multi-echo exports write "
-            "them, so the echoes cannot be told apart. Re-export with per-echo EchoTime"
-        )
-    else:
-        text += " (the same echo repeated, or two acquisitions stored in one series)"
-    text += f": {files}"
-    if len(duplicated) > 1:
+    text = (
+        f"duplicate echo times: {where} has {len(fs)} images with EchoTime {te[e]:.4g} ms"
+        + (f" (EchoNumbers {', '.join(map(str, numbers))})" if len(numbers) > 1 else "")
+        + f": {files}"
+    )
+    if len(duplicated) > 1 or missing:
         text += f"; {len(duplicated)} slice/echo places have more than one image"
-    if missing:
-        text += f", {len(missing)} have none"
+        text += f" and {len(missing)} have none" if missing else ""
+    if len(numbers) <= 1 and len(te) == 1 and len(duplicated) == len(s) and len(counts) == 1:
+        text += (
+            f". Every slice has {len(fs)} images with the same EchoTime and EchoNumbers "
+            f"{numbers[0] if numbers else '(none)'}, as GE research multi-echo exports write "
+            "them, so the echoes cannot be told apart; re-export with per-echo EchoTime"
+        )
+    elif len(numbers) <= 1:
+        text += " (the same echo repeated, or two acquisitions stored in one series)"
     return text, DicomEchoTimeError
 
 
@@ -771,6 +773,10 @@ def _others_suffix(scan: DicomScan, kind: str) -> str:
     others = [c for c in scan.candidates if c.info.kind != kind]
     text = "\nfound only:\n" + _listing(others) if others else ""
     return text + _skipped_suffix(scan)
+
+
+def _singles_suffix(scan: DicomScan) -> str:
+    return "".join(f"\n  - {_single_text(c)}" for c in scan.singles)
 
 
 def _single_text(candidate: Candidate) -> str:

@@ -166,7 +166,5 @@ def _frame_of(pixels: np.ndarray, f: Frame, path: Path, root: Path) -> np.ndarra
 
 
 def _name(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root)) if root.is_dir() else str(path)
-    except ValueError:
-        return str(path)
+    """The full path: messages must name the file so that the user can find it."""
+    return str(path)
