@@ -803,4 +803,4 @@ def _more(n: int) -> str:
 
 def _sort_key(c: Candidate) -> tuple[Any, ...]:
     number = c.info.number if c.info.number is not None else 1 << 30
-    return (c.info.study_uid, number, c.info.kind != "multi-echo", c.info.description)
+    return (number, c.info.kind != "multi-echo", c.info.description, c.info.study_uid)
