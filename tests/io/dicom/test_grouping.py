@@ -96,6 +96,9 @@ def test_junk_files_dicomdir_and_hidden_files_are_skipped(tmp_path, dcm):
     (tmp_path / "DICOM" / "S1" / "VERSION").write_bytes(b"\x00\x01garbage" * 50)
     (tmp_path / ".DS_Store").write_bytes(b"\x00" * 300)
     (tmp_path / "meta.json").write_text("{}")
+    (tmp_path / "DICOM" / "EMPTY").write_bytes(b"")
+    broken = bytes(128) + b"DICM" + np.random.default_rng(0).bytes(2000)
+    (tmp_path / "DICOM" / "S1" / "IM_BROKEN").write_bytes(broken)
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = "1.2.840.10008.1.3.10"
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -111,7 +114,9 @@ def test_junk_files_dicomdir_and_hidden_files_are_skipped(tmp_path, dcm):
         np.testing.assert_allclose(s.data, truth.data, atol=0.51)
     skipped = s.meta["skipped_files"]
     assert skipped["DICOMDIR"] == 1
-    assert skipped["not DICOM"] == 3  # README.txt, VERSION, meta.json
+    assert skipped["not DICOM"] == 4  # README.txt, VERSION, meta.json, EMPTY
+    # IM_BROKEN: a preamble, then noise that pydicom may or may not parse into elements
+    assert skipped.get("unreadable header", 0) + skipped.get("not an MR image", 0) == 1
     assert skipped["hidden file"] == 1
     assert any("skipped while reading" in n for n in s.meta["notes"])
 

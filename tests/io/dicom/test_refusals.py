@@ -114,6 +114,18 @@ def test_missing_geometry_tags(tmp_path, dcm, keyword, tag):
     assert str(tmp_path) in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("keyword", "value", "tag"),
+    [("ImageOrientationPatient", [0, 0, 0, 0, 0, 0], r"\(0020,0037\) \(or it is not two unit"),
+     ("PixelSpacing", [0, 0.7], r"\(0028,0030\) \(or it is not positive\)")],
+)  # fmt: skip
+def test_invalid_geometry_values(tmp_path, dcm, keyword, value, tag):
+    files = dcm.write(dcm.make_series(seed=42), tmp_path, vendor="philips")
+    dcm.edit(files[2:3], lambda ds: setattr(ds, keyword, value))
+    with pytest.raises(GeometryError, match=re.escape(files[2].name) + rf" lacks {keyword} {tag}"):
+        load_series(tmp_path)
+
+
 def test_missing_echo_time(tmp_path, dcm):
     files = dcm.write(dcm.make_series(seed=37), tmp_path, vendor="siemens")
     dcm.edit(files[5:6], lambda ds: delattr(ds, "EchoTime"))

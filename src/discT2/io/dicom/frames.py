@@ -18,7 +18,6 @@ from typing import Any
 
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 
 __all__ = ["Frame", "SkipFile", "quiet_pydicom", "read_frames"]
 
@@ -136,12 +135,17 @@ def read_frames(path: Path) -> list[Frame]:
     if not _looks_like_dicom(path):
         raise SkipFile("not DICOM")
     with quiet_pydicom():
+        # lenient reading: any failure on a broken or foreign file only skips that file
         try:
             ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-        except (InvalidDicomError, OSError, ValueError, EOFError, struct.error, TypeError,
-                KeyError, IndexError, AttributeError, NotImplementedError) as exc:  # fmt: skip
-            raise SkipFile("unreadable header", str(exc)) from exc
-        return _frames_of(ds, path)
+        except Exception as exc:  # pydicom raises many types for broken files
+            raise SkipFile("unreadable header", f"{type(exc).__name__}: {exc}") from exc
+        try:
+            return _frames_of(ds, path)
+        except SkipFile:
+            raise
+        except Exception as exc:  # malformed values (e.g. Rows that is not a number)
+            raise SkipFile("unreadable header", f"{type(exc).__name__}: {exc}") from exc
 
 
 def _looks_like_dicom(path: Path) -> bool:
@@ -220,9 +224,9 @@ def _classic_frame(ds: Dataset, common: dict[str, Any]) -> Frame:
         image_type=image_type,
         echo_time_ms=_float(ds.get("EchoTime")),
         echo_number=echo_number,
-        orientation=_floats(ds.get("ImageOrientationPatient"), 6),
+        orientation=_orientation(ds.get("ImageOrientationPatient")),
         position=_floats(ds.get("ImagePositionPatient"), 3),  # type: ignore[arg-type]
-        pixel_spacing=_floats(ds.get("PixelSpacing"), 2),  # type: ignore[arg-type]
+        pixel_spacing=_spacing(ds.get("PixelSpacing")),
         slice_thickness_mm=_float(ds.get("SliceThickness")),
         rescale_slope=_either(_float(ds.get("RescaleSlope")), philips_rescale[0]),
         rescale_intercept=_either(_float(ds.get("RescaleIntercept")), philips_rescale[1]),
@@ -286,9 +290,9 @@ def _enhanced_frames(ds: Dataset, common: dict[str, Any]) -> list[Frame]:
                 image_type=image_type,
                 echo_time_ms=_float(_attr("EffectiveEchoTime", echo) or _attr("EchoTime", ds)),
                 echo_number=_int(_first(ds.get("EchoNumbers"))),
-                orientation=_floats(_attr("ImageOrientationPatient", plane_ori, ds), 6),
+                orientation=_orientation(_attr("ImageOrientationPatient", plane_ori, ds)),
                 position=_floats(_attr("ImagePositionPatient", plane_pos, ds), 3),  # type: ignore[arg-type]
-                pixel_spacing=_floats(_attr("PixelSpacing", measures, ds), 2),  # type: ignore[arg-type]
+                pixel_spacing=_spacing(_attr("PixelSpacing", measures, ds)),
                 slice_thickness_mm=_float(_attr("SliceThickness", measures, ds)),
                 rescale_slope=_float(_attr("RescaleSlope", transform, ds)),
                 rescale_intercept=_float(_attr("RescaleIntercept", transform, ds)),
@@ -511,6 +515,28 @@ def _floats(value: Any, n: int) -> tuple[float, ...] | None:
     if len(out) != n or any(v != v for v in out):
         return None
     return out
+
+
+def _orientation(value: Any) -> tuple[float, ...] | None:
+    """ImageOrientationPatient if it holds two unit, orthogonal direction cosines, else None."""
+    iop = _floats(value, 6)
+    if iop is None:
+        return None
+    row, col = iop[:3], iop[3:]
+    norms = [sum(v * v for v in row) ** 0.5, sum(v * v for v in col) ** 0.5]
+    dot = sum(a * b for a, b in zip(row, col, strict=True))
+    if any(abs(n - 1.0) > 0.01 for n in norms) or abs(dot) > 0.01:
+        logger.debug("ignoring invalid ImageOrientationPatient %s", iop)
+        return None
+    return iop
+
+
+def _spacing(value: Any) -> tuple[float, float] | None:
+    """PixelSpacing if both values are positive, else None."""
+    spacing = _floats(value, 2)
+    if spacing is None or min(spacing) <= 0:
+        return None
+    return spacing  # type: ignore[return-value]
 
 
 def _strings(value: Any) -> tuple[str, ...]:

@@ -331,11 +331,11 @@ def _analyse_series(
 def _missing_geometry(f: Frame) -> str:
     missing = []
     if f.orientation is None:
-        missing.append("ImageOrientationPatient (0020,0037)")
+        missing.append("ImageOrientationPatient (0020,0037) (or it is not two unit vectors)")
     if f.position is None:
         missing.append("ImagePositionPatient (0020,0032)")
     if f.pixel_spacing is None:
-        missing.append("PixelSpacing (0028,0030)")
+        missing.append("PixelSpacing (0028,0030) (or it is not positive)")
     return " and ".join(missing)
 
 

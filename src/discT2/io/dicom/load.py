@@ -175,4 +175,7 @@ def _scan(path: PathInput, series: Any, merge: bool) -> DicomScan:
 
 def _raise_problem(candidate: Candidate, scan: DicomScan) -> None:
     if candidate.info.problem is not None:
-        raise candidate.error(f"{scan.root}: {candidate.info.label}: {candidate.info.problem}")
+        skipped = f" (skipped while reading: {scan.skipped_text()})" if scan.skipped else ""
+        raise candidate.error(
+            f"{scan.root}: {candidate.info.label}: {candidate.info.problem}{skipped}"
+        )

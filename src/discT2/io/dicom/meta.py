@@ -28,11 +28,12 @@ def series_meta(candidate: Candidate, root: Path) -> dict[str, Any]:
     grid = candidate.grid
     assert grid is not None  # only called for complete grids
     first: Frame = grid[0, 0]
+    info = candidate.info
+    notes = list(info.notes)
     with quiet_pydicom():
         ds = pydicom.dcmread(first.path, stop_before_pixels=True, force=True)
         meta = _header_meta(ds, first)
-    info = candidate.info
-    notes = list(info.notes)
+        when = _when(grid, ds, notes)
     meta.update(
         source=str(root),
         format="dicom-enhanced" if first.enhanced else "dicom",
@@ -44,7 +45,7 @@ def series_meta(candidate: Candidate, root: Path) -> dict[str, Any]:
     if info.merged_from:
         meta["merged_series"] = list(info.merged_from)
         meta["merged_series_uids"] = list(info.part_uids)
-    meta.update(_when(grid, ds, notes))
+    meta.update(when)
     spacing = first.pixel_spacing
     if spacing is not None:
         meta["pixel_spacing_mm"] = [float(spacing[1]), float(spacing[0])]
