@@ -259,3 +259,21 @@ def test_copies_of_the_same_images_are_ignored(tmp_path, dcm):
     s = load_series(tmp_path)
     np.testing.assert_array_equal(s.data, truth.data)
     assert s.meta["skipped_files"]["duplicate copies"] == 20
+
+
+def test_siemens_xa_ice_dims_give_the_echo_number(tmp_path, dcm):
+    """XA classic files may lack EchoNumbers; ICE_Dims (0021,1106) carries the echo."""
+    from discT2.io.dicom.frames import read_frames
+
+    files = dcm.write(dcm.make_series(seed=62), tmp_path, vendor="siemens")
+
+    def xa(ds):
+        echo = int(ds.EchoNumbers)
+        del ds.EchoNumbers
+        block = ds.private_block(0x0021, "SIEMENS MR SDI 02", create=True)
+        block.add_new(0x06, "LO", f"X_{echo}_1_1_1_1_2_1_1_1_1_1_277")
+
+    dcm.edit(files, xa)
+    for (te, _), f in dcm.by_echo_slice(files).items():
+        (frame,) = read_frames(f)
+        assert frame.echo_number == round(te / 10.0)
