@@ -277,3 +277,32 @@ def test_siemens_xa_ice_dims_give_the_echo_number(tmp_path, dcm):
     for (te, _), f in dcm.by_echo_slice(files).items():
         (frame,) = read_frames(f)
         assert frame.echo_number == round(te / 10.0)
+
+
+@pytest.mark.parametrize(
+    ("image_type", "description", "expected"),
+    [
+        (["DERIVED", "PRIMARY", "T2", "MAP"], "MapIt", "map"),
+        (["ORIGINAL", "PRIMARY", "T2 MAP", "T2", "UNSPECIFIED"], "T2W_MSE", "map"),
+        (["DERIVED", "PRIMARY", "OTHER"], "T2 Map (cartilage)", "map"),
+        (["DERIVED", "PRIMARY", "T2STAR_MAP"], "T2 star", "other map images"),
+        (["DERIVED", "PRIMARY", "B0 MAP"], "shim", "other map images"),
+        (["ORIGINAL", "PRIMARY", "M", "ND"], "T2 map MESE", "single-echo images"),
+    ],
+)
+def test_which_images_are_t2_maps(tmp_path, dcm, image_type, description, expected):
+    files = dcm.write(dcm.make_series(seed=63), tmp_path, vendor="siemens", series_number=12)
+    for (te, _), f in dcm.by_echo_slice(files).items():
+        if te != 10.0:
+            f.unlink()
+
+    def relabel(ds):
+        ds.ImageType, ds.SeriesDescription = image_type, description
+
+    dcm.edit(sorted(tmp_path.iterdir()), relabel)
+    scan = scan_dicom(tmp_path)
+    if expected == "map":
+        (info,) = scan.series
+        assert (info.kind, info.map_type, info.number) == ("map", "T2 MAP", 12)
+    else:
+        assert scan.series == [] and scan.skipped == {expected: 5}

@@ -8,6 +8,7 @@ ImageType / FrameType, ComplexImageComponent and vendor private tags.
 from __future__ import annotations
 
 import logging
+import re
 import struct
 import warnings
 from collections.abc import Iterator
@@ -39,6 +40,8 @@ _DERIVED_TOKENS = {
     "TRACEW", "FA", "MOCO", "CPR", "CURVED",
 }  # fmt: skip
 _GE_COMPLEX = {1: "phase", 2: "real", 3: "imaginary"}
+#: A derived series described as a T2 map (when ImageType does not say MAP).
+_T2_MAP_DESCRIPTION = re.compile(r"\bT2[ _-]?MAP")
 
 
 class SkipFile(Exception):
@@ -209,6 +212,7 @@ def _classic_frame(ds: Dataset, common: dict[str, Any]) -> Frame:
         ge_complex=_ge_complex(ds) if "ge" in vendor or "gems" in vendor else None,
         ge_localizer=_ge_localizer(ds) if "ge" in vendor or "gems" in vendor else False,
         sop_class=common["sop_class_uid"],
+        description=common["description"],
     )
     philips_rescale: tuple[float | None, float | None] = (None, None)
     if "philips" in vendor and "RescaleSlope" not in ds:
@@ -271,6 +275,7 @@ def _enhanced_frames(ds: Dataset, common: dict[str, Any]) -> list[Frame]:
             ge_complex=None,
             ge_localizer=False,
             sop_class=common["sop_class_uid"],
+            description=common["description"],
         )
         echo = _group(item, shared, "MREchoSequence")
         plane_pos = _group(item, shared, "PlanePositionSequence")
@@ -339,19 +344,30 @@ def _classify(
     ge_complex: int | None,
     ge_localizer: bool,
     sop_class: str,
+    description: str = "",
 ) -> tuple[str, str | None]:
-    """Role of an image: 'echo', 'map', or why it is skipped."""
+    """Role of an image: 'echo', 'map' (a T2 map), or why it is skipped.
+
+    A map is marked by an ImageType/FrameType value containing MAP (``T2 MAP``, ``T2_MAP``,
+    ``T2MAP``, or ``MAP`` beside ``T2``), by the Parametric Map SOP class, or by a DERIVED image
+    whose series is described as a T2 map. T2*, R2 and other maps are skipped.
+    """
     tokens = [t.upper() for t in image_type]
     if "LOCALIZER" in tokens or ge_localizer:
         return "localizer", None
-    for token in tokens:
-        if "MAP" in token.replace("_", " ").split() or token.endswith("MAP"):
-            name = token.replace("_", " ")
-            if name.startswith("T2MAP"):
-                name = "T2 MAP"
-            if ("T2" in name or "R2" in name) and "*" not in name and "STAR" not in name:
-                return "map", name
+    map_tokens = [t for t in tokens if "MAP" in t]
+    derived_t2 = (
+        tokens[:1] == ["DERIVED"] and _T2_MAP_DESCRIPTION.search(description.upper()) is not None
+    )
+    if map_tokens or derived_t2:
+        name = map_tokens[0].replace("_", " ") if map_tokens else "T2 MAP"
+        name = "T2 MAP" if name.startswith("T2MAP") else name
+        quantity = " ".join(tokens) + " " + name
+        if re.search(r"\bT2\*|T2STAR|T2 STAR|R2\*|R2STAR", quantity):
             return "other map", name
+        if re.search(r"\bT2\b|\bT2 ?MAP", quantity):
+            return "map", name if "T2" in name else f"T2 {name}"
+        return "other map", name
     if sop_class == PARAMETRIC_MAP:
         return "map", "PARAMETRIC MAP"
     if complex_component.upper() in ("PHASE", "REAL", "IMAGINARY", "MIXED"):
