@@ -178,7 +178,9 @@ class _UidMaker:
         self._seed = seed
 
     def __call__(self, *parts: object) -> UID:
-        return generate_uid(entropy_srcs=[self._seed, *map(str, parts)])
+        # one separated string: pydicom hashes the concatenation of the sources, so ("1", "12")
+        # and ("11", "2") would otherwise give the same UID
+        return generate_uid(entropy_srcs=["\x1f".join([self._seed, *map(str, parts)])])
 
 
 class _Geometry:

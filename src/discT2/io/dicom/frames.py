@@ -101,9 +101,16 @@ class Frame:
         return self.index is not None
 
     @property
-    def key(self) -> tuple[str, int]:
-        """Identity for de-duplication: SOP instance and frame."""
-        return (self.sop_instance_uid or str(self.path), -1 if self.index is None else self.index)
+    def key(self) -> tuple[Any, ...]:
+        """Identity for de-duplication: SOP instance and frame, position and echo time.
+
+        Copies of a file share all of them; images that share a SOPInstanceUID but not their
+        position or echo time (broken UIDs) stay distinct.
+        """
+        position = None if self.position is None else tuple(round(v, 3) for v in self.position)
+        echo = None if self.echo_time_ms is None else round(self.echo_time_ms, 3)
+        uid = self.sop_instance_uid or str(self.path)
+        return (uid, -1 if self.index is None else self.index, position, echo)
 
     def label(self, root: Path | None = None) -> str:
         """Short human name: the file (relative to ``root``) and frame number."""

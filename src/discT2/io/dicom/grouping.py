@@ -227,16 +227,25 @@ def select_candidate(
 
 
 def _deduplicate(frames: list[Frame], scan: DicomScan) -> list[Frame]:
-    seen: dict[tuple[str, int], Frame] = {}
+    seen: dict[tuple[Any, ...], Frame] = {}
+    uids: dict[tuple[str, int | None], int] = {}
     duplicates = 0
     for f in frames:
         if f.key in seen:
             duplicates += 1
             continue
         seen[f.key] = f
+        if f.sop_instance_uid:
+            uids[(f.sop_instance_uid, f.index)] = uids.get((f.sop_instance_uid, f.index), 0) + 1
     if duplicates:
         scan.skipped["duplicate copies"] = duplicates
         scan.notes.append(f"{duplicates} images were copies of others (same SOPInstanceUID)")
+    shared = sum(n for n in uids.values() if n > 1)
+    if shared:
+        scan.notes.append(
+            f"{shared} different images share SOPInstanceUIDs (broken UIDs, e.g. from an "
+            "anonymiser); they are kept apart by position and echo time"
+        )
     return list(seen.values())
 
 

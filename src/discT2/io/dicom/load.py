@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 
 from discT2.errors import DicomSeriesError, InputError
+from discT2.io.dicom.frames import Frame
 from discT2.io.dicom.grouping import Candidate, DicomScan, scan_dicom, select_candidate
 from discT2.io.dicom.info import SeriesInfo
 from discT2.io.dicom.meta import series_meta
-from discT2.io.dicom.pixels import read_stored, rescale
+from discT2.io.dicom.pixels import read_images, rescaler
 from discT2.series import MultiEchoSeries
 
 __all__ = ["find_dicom_series", "load_dicom_map", "load_dicom_series"]
@@ -86,8 +87,8 @@ def load_dicom_series(
         )
     _raise_problem(candidate, scan)
     assert candidate.grid is not None and candidate.affine is not None
-    stored = read_stored(candidate.grid, scan.root)
-    values, representation = rescale(stored, candidate.grid, intensity, scan.root)
+    convert, representation = rescaler(candidate.grid, intensity, scan.root)
+    values = read_images(candidate.grid, scan.root, convert)
     meta = series_meta(candidate, scan.root)
     meta["intensity"] = representation
     if scan.skipped:
@@ -134,33 +135,36 @@ def load_dicom_map(
         raise DicomSeriesError(f"{scan.root}: {candidate.info.label} is not a T2 map")
     _raise_problem(candidate, scan)
     assert candidate.grid is not None and candidate.affine is not None
-    stored = read_stored(candidate.grid, scan.root)[..., 0]
     frames = list(candidate.grid[:, 0])
     units = {f.real_world[2] for f in frames if f.real_world}
-    if frames[0].real_world and len(units) == 1 and units <= {"ms", "s"}:
+    types = {(f.rescale_type or "").upper() for f in frames}
+    if all(f.real_world for f in frames) and len(units) == 1 and units <= {"ms", "s"}:
         factor = 1000.0 if units == {"s"} else 1.0
-        values = np.empty_like(stored)
-        for k, f in enumerate(frames):
-            slope, intercept, _ = f.real_world  # type: ignore[misc]
-            values[:, :, k] = (stored[:, :, k] * slope + intercept) * factor
         source = f"Real World Value Mapping in {units.pop()}"
+
+        def convert(stored: np.ndarray, f: Frame) -> np.ndarray:
+            slope, intercept, _ = f.real_world  # type: ignore[misc]
+            return (stored * slope + intercept) * factor
+
+    elif types == {"MS"} or scale_to_ms is not None:
+        modality, _ = rescaler(candidate.grid, "rescaled", scan.root)
+        factor = 1.0 if types == {"MS"} else float(scale_to_ms)  # type: ignore[arg-type]
+        source = "RescaleType MS" if types == {"MS"} else f"user scale {scale_to_ms}"
+
+        def convert(stored: np.ndarray, f: Frame) -> np.ndarray:
+            return modality(stored, f) * factor
+
     else:
-        rescaled, _ = rescale(stored[..., None], candidate.grid, "rescaled", scan.root)
-        types = {(f.rescale_type or "").upper() for f in frames}
-        if types == {"MS"}:
-            values, source = rescaled[..., 0], "RescaleType MS"
-        elif scale_to_ms is not None:
-            values, source = rescaled[..., 0] * float(scale_to_ms), f"user scale {scale_to_ms}"
-        else:
-            raise DicomSeriesError(
-                f"{scan.root}: {candidate.info.label}: the map's units are not stated (no Real "
-                "World Value Mapping in ms or s, RescaleType not MS); pass scale_to_ms= (e.g. 1 "
-                "if the rescaled values are ms, 0.1 for tenths of ms)"
-            )
+        raise DicomSeriesError(
+            f"{scan.root}: {candidate.info.label}: the map's units are not stated (no Real "
+            "World Value Mapping in ms or s, RescaleType not MS); pass scale_to_ms= (e.g. 1 "
+            "if the rescaled values are ms, 0.1 for tenths of ms)"
+        )
+    values = read_images(candidate.grid, scan.root, convert)[..., 0]
     meta = series_meta(candidate, scan.root)
     meta["units_source"] = source
     meta["map_type"] = candidate.info.map_type
-    return values.astype(np.float32), candidate.affine.copy(), meta
+    return values, candidate.affine.copy(), meta
 
 
 def _scan(path: PathInput, series: Any, merge: bool) -> DicomScan:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,18 +13,23 @@ from pydicom.uid import UID
 from discT2.errors import DicomSeriesError, InputError, MissingDependencyError
 from discT2.io.dicom.frames import Frame, quiet_pydicom
 
-__all__ = ["INTENSITIES", "read_stored", "rescale"]
+__all__ = ["INTENSITIES", "read_images", "rescaler"]
 
 logger = logging.getLogger(__name__)
 
-#: Intensity representations :func:`rescale` offers.
+#: Intensity representations :func:`rescaler` offers.
 INTENSITIES = ("rescaled", "fp")
 
+#: Turns one image's stored values (float64, rows x columns) into the values to keep.
+Converter = Callable[[np.ndarray, Frame], np.ndarray]
 
-def read_stored(grid: np.ndarray, root: Path) -> np.ndarray:
-    """Stored pixel values of every image of a (K, E) grid, shape (I, J, K, E), float64.
 
-    Each file is read once; an enhanced file gives all its frames at once.
+def read_images(grid: np.ndarray, root: Path, convert: Converter) -> np.ndarray:
+    """Decode every image of a (K, E) grid and convert it; shape (I, J, K, E), float32.
+
+    Each file is read once (an enhanced file gives all its frames at once). ``convert`` gets each
+    image's stored values in float64 and its :class:`Frame`, so that every image is rescaled with
+    its own slope and intercept before the result is stored in float32.
 
     Raises
     ------
@@ -34,7 +40,7 @@ def read_stored(grid: np.ndarray, root: Path) -> np.ndarray:
     """
     n_k, n_e = grid.shape
     first: Frame = grid[0, 0]
-    out = np.empty((first.columns, first.rows, n_k, n_e), dtype=np.float64)
+    out = np.empty((first.columns, first.rows, n_k, n_e), dtype=np.float32)
     by_path: dict[Path, list[tuple[int, int, Frame]]] = {}
     for k in range(n_k):
         for e in range(n_e):
@@ -49,19 +55,16 @@ def read_stored(grid: np.ndarray, root: Path) -> np.ndarray:
                     f"{_name(path, root)}: unreadable pixel data: an image of shape "
                     f"{image.shape} where Rows x Columns is {f.rows} x {f.columns}"
                 )
-            out[:, :, k, e] = image.T  # pixel rows run along j, columns along i
+            # pixel rows run along j, columns along i
+            out[:, :, k, e] = convert(image.astype(np.float64), f).T
     return out
 
 
-def rescale(
-    stored: np.ndarray, grid: np.ndarray, intensity: str, root: Path
-) -> tuple[np.ndarray, str]:
-    """Apply each image's own modality rescale (and, for ``'fp'``, the Philips scale slope).
+def rescaler(grid: np.ndarray, intensity: str, root: Path) -> tuple[Converter, str]:
+    """The per-image conversion for an intensity representation, and its name for ``meta``.
 
     Parameters
     ----------
-    stored : ndarray, shape (I, J, K, E)
-        Stored values from :func:`read_stored`.
     grid : ndarray of Frame, shape (K, E)
     intensity : {'rescaled', 'fp'}
         ``'rescaled'``: ``SV * RescaleSlope + RescaleIntercept`` per image (the displayed value;
@@ -72,9 +75,10 @@ def rescale(
 
     Returns
     -------
-    values : ndarray, shape (I, J, K, E), float64
+    convert : callable
+        ``convert(stored_float64, frame) -> values``.
     representation : str
-        ``'stored'`` (no image had rescale tags), ``'rescaled'`` or ``'philips-fp'``.
+        ``'stored'`` (no image has rescale tags), ``'rescaled'`` or ``'philips-fp'``.
 
     Raises
     ------
@@ -83,29 +87,31 @@ def rescale(
     """
     if intensity not in INTENSITIES:
         raise InputError(f"intensity must be one of {INTENSITIES}; got {intensity!r}")
-    n_k, n_e = grid.shape
-    out = np.empty_like(stored)
-    any_rescale = False
-    for k in range(n_k):
-        for e in range(n_e):
-            f: Frame = grid[k, e]
-            slope = 1.0 if f.rescale_slope is None else f.rescale_slope
-            intercept = 0.0 if f.rescale_intercept is None else f.rescale_intercept
-            any_rescale |= f.rescale_slope is not None or f.rescale_intercept is not None
-            values = stored[:, :, k, e] * slope + intercept
-            if intensity == "fp":
-                scale = f.philips_scale_slope
-                if scale is None or scale == 0 or slope == 0:
-                    raise InputError(
-                        f"{f.label(root)}: intensity='fp' needs the Philips private scale slope "
-                        "(2005,100E) and a non-zero RescaleSlope in every image; this one has "
-                        f"scale slope {scale} and RescaleSlope {slope}. Use intensity='rescaled'."
-                    )
-                values = values / (slope * scale)
-            out[:, :, k, e] = values
+    frames: list[Frame] = list(grid.ravel())
     if intensity == "fp":
-        return out, "philips-fp"
-    return out, "rescaled" if any_rescale else "stored"
+        for f in frames:
+            slope = 1.0 if f.rescale_slope is None else f.rescale_slope
+            if not f.philips_scale_slope or slope == 0:
+                raise InputError(
+                    f"{f.label(root)}: intensity='fp' needs the Philips private scale slope "
+                    "(2005,100E) and a non-zero RescaleSlope in every image; this one has "
+                    f"scale slope {f.philips_scale_slope} and RescaleSlope {slope}. Use "
+                    "intensity='rescaled'."
+                )
+        return _philips_fp, "philips-fp"
+    rescaled = any(f.rescale_slope is not None or f.rescale_intercept is not None for f in frames)
+    return _modality, "rescaled" if rescaled else "stored"
+
+
+def _modality(stored: np.ndarray, f: Frame) -> np.ndarray:
+    slope = 1.0 if f.rescale_slope is None else f.rescale_slope
+    intercept = 0.0 if f.rescale_intercept is None else f.rescale_intercept
+    return stored * slope + intercept
+
+
+def _philips_fp(stored: np.ndarray, f: Frame) -> np.ndarray:
+    slope = 1.0 if f.rescale_slope is None else f.rescale_slope
+    return _modality(stored, f) / (slope * f.philips_scale_slope)  # type: ignore[operator]
 
 
 def _decode(path: Path, frame: Frame, root: Path) -> np.ndarray:
