@@ -306,3 +306,21 @@ def test_which_images_are_t2_maps(tmp_path, dcm, image_type, description, expect
         assert (info.kind, info.map_type, info.number) == ("map", "T2 MAP", 12)
     else:
         assert scan.series == [] and scan.skipped == {expected: 5}
+
+
+def test_broken_uids_do_not_lose_images(tmp_path, dcm):
+    """An anonymiser that gives every image the same SOPInstanceUID must not shrink the series."""
+    truth = dcm.make_series(seed=64)
+    files = dcm.write(truth, tmp_path, vendor="ge")
+    same = generate_uid()
+
+    def one_uid(ds):
+        ds.SOPInstanceUID = same
+        ds.file_meta.MediaStorageSOPInstanceUID = same
+
+    dcm.edit(files, one_uid)
+    (info,) = find_series(tmp_path)
+    s = load_series(tmp_path)
+    np.testing.assert_array_equal(s.data, truth.data)
+    assert any("share SOPInstanceUIDs" in note for note in scan_dicom(tmp_path).notes)
+    assert info.n_files == 20
