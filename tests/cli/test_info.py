@@ -55,6 +55,6 @@ def test_info_on_nifti_and_errors(tmp_path, capsys):
 def test_info_on_real_data(realdata, capsys):
     assert main(["info", str(realdata / "knee_ge_mr750_3T_8echo")]) == 0
     assert capsys.readouterr().out.strip() == (
-        "series 8 (no description): ge, 8 echoes 6.312-50.5 ms (every 6.312 ms), 256x256, "
+        "series 8 (no description): ge, 8 echoes 6.312-50.496 ms (every 6.312 ms), 256x256, "
         "24 slices, 0.625x0.625x4 mm, sagittal"
     )

@@ -324,3 +324,11 @@ def test_broken_uids_do_not_lose_images(tmp_path, dcm):
     np.testing.assert_array_equal(s.data, truth.data)
     assert any("share SOPInstanceUIDs" in note for note in scan_dicom(tmp_path).notes)
     assert info.n_files == 20
+
+
+def test_summary_lists_uneven_echo_times(tmp_path, dcm):
+    truth = dcm.make_series(seed=65, te_ms=(9.5, 19.0, 38.0))
+    dcm.write(truth, tmp_path, vendor="ge", series_number=2)
+    (info,) = find_series(tmp_path)
+    assert "3 echoes 9.5-38 ms (9.5, 19, 38)" in info.summary()
+    assert load_series(tmp_path).meta["skipped_files"] == {}

@@ -279,7 +279,8 @@ def _analyse_series(
     maps = [_map_candidate(fs, map_type, notes, scan) for map_type, fs in by_map.items()]
     if not echoes:
         if skipped_roles and not maps:
-            scan.notes.append(f"{label}: only {', '.join(notes)[8:]} (no echoes)")
+            what = ", ".join(f"{n} {role}" for role, n in skipped_roles.items())
+            scan.notes.append(f"{label}: only {what} images (no echoes)")
         return None, None, maps
 
     te = [f.echo_time_ms for f in echoes]

@@ -133,13 +133,20 @@ class SeriesInfo:
         return text
 
 
+def _ms(value: float) -> str:
+    """A time in ms with up to 3 decimals and no trailing zeros: 6.312, 50.496, 10, 406.4."""
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
 def _echo_text(te: tuple[float, ...]) -> str:
     if not te:
         return "(no echo times)"
     if len(te) == 1:
-        return f"{te[0]:.4g} ms"
-    text = f"{te[0]:.4g}-{te[-1]:.4g} ms"
+        return f"{_ms(te[0])} ms"
+    text = f"{_ms(te[0])}-{_ms(te[-1])} ms"
     steps = [b - a for a, b in pairwise(te)]
     if max(steps) - min(steps) <= 1e-3 * max(steps) + 1e-3:
-        text += f" (every {steps[0]:.4g} ms)"
+        text += f" (every {_ms(steps[0])} ms)"
+    else:
+        text += " (" + ", ".join(_ms(t) for t in te) + ")"
     return text

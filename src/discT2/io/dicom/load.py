@@ -91,8 +91,8 @@ def load_dicom_series(
     values = read_images(candidate.grid, scan.root, convert)
     meta = series_meta(candidate, scan.root)
     meta["intensity"] = representation
+    meta["skipped_files"] = dict(sorted(scan.skipped.items()))
     if scan.skipped:
-        meta["skipped_files"] = dict(sorted(scan.skipped.items()))
         meta["notes"].append(f"skipped while reading {scan.root}: {scan.skipped_text()}")
     try:
         out = MultiEchoSeries(values, candidate.echo_times_ms, candidate.affine, meta)
