@@ -58,3 +58,14 @@ def test_info_on_real_data(realdata, capsys):
         "series 8 (no description): ge, 8 echoes 6.312-50.496 ms (every 6.312 ms), 256x256, "
         "24 slices, 0.625x0.625x4 mm, sagittal"
     )
+
+
+def test_info_explains_a_folder_without_multi_echo_series(tmp_path, capsys):
+    files = write_dicom_series(_series(2), tmp_path, vendor="siemens", series_number=3,
+                               series_description="T1 SAG", uid_seed="s")  # fmt: skip
+    for f in files:
+        if f.name.endswith(("0004.IMA", "0005.IMA", "0006.IMA")):  # the second echo
+            f.unlink()
+    assert main(["info", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "note: series 3 'T1 SAG' has a single echo (TE 9.5 ms)" in out
