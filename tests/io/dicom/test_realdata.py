@@ -70,7 +70,7 @@ def test_ge_knee_big_endian_geometry(realdata):
     iop = np.array(dsets[0].ImageOrientationPatient, float)
     normal_ras = LPS_TO_RAS @ np.cross(iop[:3], iop[3:])
     normal_ras /= np.linalg.norm(normal_ras)
-    np.testing.assert_allclose(s.affine[:3, 2], 4.0 * normal_ras, atol=2e-3)
+    np.testing.assert_allclose(s.affine[:3, 2], 4.0 * normal_ras, atol=1e-4)
     assert s.orientation == "sagittal"
     # invalid dates '00010101' of anonymised data are left out with a note, not a crash
     assert "acquisition_date" not in s.meta and "acquisition_time" not in s.meta

@@ -167,7 +167,9 @@ def _looks_like_dicom(path: Path) -> bool:
         return False
     if len(head) >= 132 and head[128:132] == b"DICM":
         return True
-    return len(head) >= 8 and head[:2] in (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08")
+    if len(head) >= 8 and head[:2] in (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08"):
+        return True
+    return len(head) >= 8 and path.suffix.lower() in (".dcm", ".dicom", ".ima")
 
 
 def _frames_of(ds: Dataset, path: Path) -> list[Frame]:
