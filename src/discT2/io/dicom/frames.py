@@ -20,6 +20,8 @@ from typing import Any
 import pydicom
 from pydicom.dataset import Dataset
 
+from discT2.io.nifti import vendor_name
+
 __all__ = ["Frame", "SkipFile", "quiet_pydicom", "read_frames"]
 
 logger = logging.getLogger(__name__)
@@ -214,20 +216,20 @@ def _common(ds: Dataset, path: Path, sop_class: str, transfer_syntax: str) -> di
 
 def _classic_frame(ds: Dataset, common: dict[str, Any]) -> Frame:
     image_type = _strings(ds.get("ImageType"))
-    vendor = common["manufacturer"].lower()
+    vendor = vendor_name(common["manufacturer"])
     role, map_type = _classify(
         image_type,
         complex_component=str(ds.get("ComplexImageComponent", "") or ""),
-        ge_complex=_ge_complex(ds) if "ge" in vendor or "gems" in vendor else None,
-        ge_localizer=_ge_localizer(ds) if "ge" in vendor or "gems" in vendor else False,
+        ge_complex=_ge_complex(ds) if vendor == "ge" else None,
+        ge_localizer=_ge_localizer(ds) if vendor == "ge" else False,
         sop_class=common["sop_class_uid"],
         description=common["description"],
     )
     philips_rescale: tuple[float | None, float | None] = (None, None)
-    if "philips" in vendor and "RescaleSlope" not in ds:
+    if vendor == "philips" and "RescaleSlope" not in ds:
         philips_rescale = _philips_private_rescale(ds)
     echo_number = _int(_first(ds.get("EchoNumbers")))
-    if echo_number is None and "siemens" in vendor:
+    if echo_number is None and vendor == "siemens":
         echo_number = _siemens_ice_echo(ds)
     return Frame(
         **common,
@@ -244,7 +246,7 @@ def _classic_frame(ds: Dataset, common: dict[str, Any]) -> Frame:
         rescale_slope=_either(_float(ds.get("RescaleSlope")), philips_rescale[0]),
         rescale_intercept=_either(_float(ds.get("RescaleIntercept")), philips_rescale[1]),
         rescale_type=_str_or_none(ds.get("RescaleType")),
-        philips_scale_slope=_philips_scale_slope(ds) if "philips" in vendor else None,
+        philips_scale_slope=_philips_scale_slope(ds) if vendor == "philips" else None,
         real_world=_real_world(ds),
         acquisition_date=_str_or_none(ds.get("AcquisitionDate")),
         acquisition_time=_str_or_none(ds.get("AcquisitionTime")),
@@ -264,7 +266,7 @@ def _enhanced_frames(ds: Dataset, common: dict[str, Any]) -> list[Frame]:
             f"NumberOfFrames {n_frames} but {len(per_frame)} per-frame functional groups",
         )
     top_type = _strings(ds.get("ImageType"))
-    vendor = common["manufacturer"].lower()
+    vendor = vendor_name(common["manufacturer"])
     timing = _group(None, shared, "MRTimingAndRelatedParametersSequence") or ds
     acq_dt = _str_or_none(ds.get("AcquisitionDateTime"))
     frames = []
@@ -312,7 +314,7 @@ def _enhanced_frames(ds: Dataset, common: dict[str, Any]) -> list[Frame]:
                 rescale_intercept=_float(_attr("RescaleIntercept", transform, ds)),
                 rescale_type=_str_or_none(_attr("RescaleType", transform, ds)),
                 philips_scale_slope=(
-                    _philips_frame_scale_slope(item, ds) if "philips" in vendor else None
+                    _philips_frame_scale_slope(item, ds) if vendor == "philips" else None
                 ),
                 real_world=_real_world(item) or _real_world(shared) or _real_world(ds),
                 acquisition_date=when[:8] if when else _str_or_none(ds.get("AcquisitionDate")),
