@@ -129,8 +129,9 @@ def test_philips_floating_point_option(tmp_path, dcm):
     np.testing.assert_allclose(fp.data * 2.5, displayed.data, rtol=1e-5)
     assert fp.meta["intensity"] == "philips-fp"
     assert displayed.meta["rescale_type"] == "normalized"
-    slopes = np.atleast_1d(displayed.meta["philips_scale_slope"])
-    np.testing.assert_allclose(slopes * np.atleast_1d(displayed.meta["rescale_slope"]), 2.5)
+    scale_slopes = displayed.meta["philips_scale_slope"]  # one per echo, as the rescale slopes
+    assert len(scale_slopes) == len(displayed.meta["rescale_slope"]) == 4
+    np.testing.assert_allclose(np.multiply(scale_slopes, displayed.meta["rescale_slope"]), 2.5)
 
 
 def test_fp_needs_the_philips_scale_slope(tmp_path, dcm):

@@ -56,21 +56,34 @@ def series_meta(candidate: Candidate, root: Path) -> dict[str, Any]:
         if "slice_thickness_mm" in meta:
             meta["slice_gap_mm"] = round(meta["slice_spacing_mm"] - meta["slice_thickness_mm"], 6)
     frames = list(grid.ravel())
-    scale = sorted({round(f.philips_scale_slope, 9) for f in frames if f.philips_scale_slope})
-    if scale:
-        meta["philips_scale_slope"] = scale[0] if len(scale) == 1 else scale
-    slopes = [[f.rescale_slope for f in grid[:, e]] for e in range(grid.shape[1])]
-    if any(s is not None for row in slopes for s in row):
-        per_echo = [sorted({1.0 if s is None else float(s) for s in row}) for row in slopes]
-        flat = sorted({v for row in per_echo for v in row})
-        meta["rescale_slope"] = (
-            flat[0] if len(flat) == 1 else [row[0] if len(row) == 1 else row for row in per_echo]
-        )
+    scale = _per_echo(grid, "philips_scale_slope", default=None)
+    if scale is not None:
+        meta["philips_scale_slope"] = scale
+    slope = _per_echo(grid, "rescale_slope", default=1.0)
+    if slope is not None:
+        meta["rescale_slope"] = slope
     rescale_types = sorted({f.rescale_type for f in frames if f.rescale_type})
     if rescale_types:
         meta["rescale_type"] = rescale_types[0] if len(rescale_types) == 1 else rescale_types
     meta["notes"] = notes
     return {k: v for k, v in meta.items() if v is not None}
+
+
+def _per_echo(grid: np.ndarray, attribute: str, default: float | None) -> Any:
+    """One value if every image agrees, else one entry per echo (a list if slices differ).
+
+    None when no image has the attribute; images without it count as ``default``.
+    """
+    values = [[getattr(f, attribute) for f in grid[:, e]] for e in range(grid.shape[1])]
+    if all(v is None for row in values for v in row):
+        return None
+    per_echo: list[Any] = []
+    for row in values:
+        found = sorted({round(float(default if v is None else v), 9) for v in row
+                        if v is not None or default is not None})  # fmt: skip
+        per_echo.append(None if not found else found[0] if len(found) == 1 else found)
+    distinct = {repr(v) for v in per_echo}
+    return per_echo[0] if len(distinct) == 1 else per_echo
 
 
 def _header_meta(ds: Dataset, first: Frame) -> dict[str, Any]:
