@@ -308,6 +308,25 @@ def test_which_images_are_t2_maps(tmp_path, dcm, image_type, description, expect
         assert scan.series == [] and scan.skipped == {expected: 5}
 
 
+@pytest.mark.parametrize(
+    "image_type",
+    [
+        ["DERIVED", "PRIMARY", "T2 MAP"],
+        ["ORIGINAL", "PRIMARY", "LOCALIZER"],
+        ["ORIGINAL", "PRIMARY", "P", "ND"],
+    ],
+)
+def test_an_edited_copy_of_an_echo_file_is_not_taken_for_a_copy(tmp_path, dcm, image_type):
+    """A map/localizer/phase image made from an echo file keeps its SOPInstanceUID."""
+    truth = dcm.make_series(seed=66)
+    files = dcm.write(truth, tmp_path, vendor="siemens")
+    ds = pydicom.dcmread(files[0])
+    ds.ImageType = image_type
+    ds.save_as(tmp_path / "AAA_inserted.dcm")  # read before the echo file it came from
+    s = load_series(tmp_path)
+    np.testing.assert_array_equal(s.data, truth.data)
+
+
 def test_broken_uids_do_not_lose_images(tmp_path, dcm):
     """An anonymiser that gives every image the same SOPInstanceUID must not shrink the series."""
     truth = dcm.make_series(seed=64)

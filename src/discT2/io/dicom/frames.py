@@ -104,15 +104,16 @@ class Frame:
 
     @property
     def key(self) -> tuple[Any, ...]:
-        """Identity for de-duplication: SOP instance and frame, position and echo time.
+        """Identity for de-duplication: SOP instance, frame, series, image type, position, TE.
 
-        Copies of a file share all of them; images that share a SOPInstanceUID but not their
-        position or echo time (broken UIDs) stay distinct.
+        Copies of a file share all of them; images that share a SOPInstanceUID but differ in the
+        rest (broken UIDs, an edited copy) stay distinct.
         """
         position = None if self.position is None else tuple(round(v, 3) for v in self.position)
         echo = None if self.echo_time_ms is None else round(self.echo_time_ms, 3)
         uid = self.sop_instance_uid or str(self.path)
-        return (uid, -1 if self.index is None else self.index, position, echo)
+        frame = -1 if self.index is None else self.index
+        return (uid, frame, self.series_uid, self.image_type, position, echo)
 
     def label(self, root: Path | None = None) -> str:
         """Short human name: the file (relative to ``root``) and frame number."""
