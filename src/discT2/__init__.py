@@ -19,6 +19,7 @@ from discT2.errors import (
     ShapeMismatchError,
     StudyError,
 )
+from discT2.io import SeriesInfo, find_series, load_series
 from discT2.maps import FitFlag, T2Map
 from discT2.report import (
     CATEGORIES,
@@ -43,12 +44,15 @@ __all__ = [
     "MultiEchoSeries",
     "RegistrationError",
     "RoiError",
+    "SeriesInfo",
     "ShapeMismatchError",
     "StudyError",
     "T2Map",
     "__version__",
     "change_table",
     "cpmg_signal",
+    "find_series",
+    "load_series",
     "protocol_drift",
     "trial_table",
     "welch_from_summary",

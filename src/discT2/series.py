@@ -55,6 +55,15 @@ META_KEYS: dict[str, str] = {
     "intensity": "which intensity representation the data holds, e.g. 'stored', 'rescaled', "
     "'philips-fp (rescaled / scale slope)'",
     "merged_series": "series numbers merged into this one when echoes were split over series",
+    "merged_series_uids": "SeriesInstanceUIDs of the merged series",
+    "refocusing_angle_source": "where refocusing_angle_deg came from",
+    "patient_position": "PatientPosition (0018,5100), e.g. 'HFS' (not identifying)",
+    "n_files": "number of files the series was read from",
+    "rescale_slope": "RescaleSlope: one value, or one per echo when they differ",
+    "rescale_type": "RescaleType (0028,1054), e.g. 'normalized' (Philips)",
+    "philips_scale_slope": "Philips private scale slope (2005,100E) (FP = rescaled / (RS x SS))",
+    "skipped_files": "files or images skipped while reading, counted by reason",
+    "notes": "what the reader did that a user should know (list of sentences)",
 }
 
 

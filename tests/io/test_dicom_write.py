@@ -126,3 +126,12 @@ def test_uids_reproducible_and_distinct(tmp_path):
 def test_refusals(tmp_path, kwargs, scale, match):
     with pytest.raises(InputError, match=match):
         write_dicom_series(_series(scale), tmp_path, **kwargs)
+
+
+def test_uids_distinct_for_many_slices_and_echoes(tmp_path):
+    """(slice 1, echo 12) and (slice 11, echo 2) must not hash to the same UID."""
+    rng = np.random.default_rng(4)
+    s = MultiEchoSeries(rng.uniform(0, 100, (3, 2, 12, 12)), 10.0 * np.arange(1, 13), np.eye(4))
+    files = write_dicom_series(s, tmp_path, uid_seed="many")
+    uids = {pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID for f in files}
+    assert len(uids) == len(files) == 144

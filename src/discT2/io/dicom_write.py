@@ -4,7 +4,9 @@ The writer is strict: it refuses data it cannot store faithfully. It mimics the 
 three large vendors that matter to a DICOM reader (the reader must not depend on any of them):
 
 - ``siemens``: classic MR, one file per slice per echo named ``MR.<series>.<instance>.IMA``,
-  instance numbers echo-major, no rescale tags, ``SequenceName`` ``*se2d<E>``.
+  instance numbers echo-major, no rescale tags, ``SequenceName`` ``*se2d<E>``, and FlipAngle
+  holding the refocusing angle (``meta['refocusing_angle_deg']``, default 180), as Siemens
+  spin-echo sequences report it; GE and Philips write the excitation angle there.
 - ``ge``: classic MR, files ``E<exam>S<series>I<instance>.MR.dcm``, instance numbers echo-fastest.
 - ``philips``: classic MR, files ``IM_<n>`` without extension in shuffled instance order, a rescale
   slope that differs per echo, ``RescaleType`` 'normalized' and the private scale slope (2005,100E).
@@ -156,7 +158,7 @@ def write_dicom_series(
     base.BodyPartExamined = "LSPINE"
     base.PatientPosition = "HFS"
     base.PositionReferenceIndicator = ""
-    _acquisition_tags(base, series)
+    _acquisition_tags(base, series, vendor)
     base.SamplesPerPixel = 1
     base.PhotometricInterpretation = "MONOCHROME2"
     base.Rows, base.Columns = geometry.rows, geometry.columns
@@ -176,7 +178,9 @@ class _UidMaker:
         self._seed = seed
 
     def __call__(self, *parts: object) -> UID:
-        return generate_uid(entropy_srcs=[self._seed, *map(str, parts)])
+        # one separated string: pydicom hashes the concatenation of the sources, so ("1", "12")
+        # and ("11", "2") would otherwise give the same UID
+        return generate_uid(entropy_srcs=["\x1f".join([self._seed, *map(str, parts)])])
 
 
 class _Geometry:
@@ -226,7 +230,7 @@ def _quantise(data: np.ndarray, vendor: str) -> tuple[np.ndarray, np.ndarray]:
     return np.rint(data).astype(np.uint16), np.ones(n_echoes)
 
 
-def _acquisition_tags(ds: Dataset, series: MultiEchoSeries) -> None:
+def _acquisition_tags(ds: Dataset, series: MultiEchoSeries, vendor: str) -> None:
     meta = series.meta
     ds.ScanningSequence = "SE"
     ds.SequenceVariant = "SK"
@@ -237,7 +241,10 @@ def _acquisition_tags(ds: Dataset, series: MultiEchoSeries) -> None:
     ds.ImagingFrequency = 63.6 * float(meta.get("field_strength_t", 1.5)) / 1.5
     ds.MagneticFieldStrength = float(meta.get("field_strength_t", 1.5))
     ds.RepetitionTime = float(meta.get("repetition_time_ms", 2000.0))
-    ds.FlipAngle = float(meta.get("excitation_angle_deg", 90.0))
+    if vendor == "siemens":
+        ds.FlipAngle = float(meta.get("refocusing_angle_deg", 180.0))
+    else:
+        ds.FlipAngle = float(meta.get("excitation_angle_deg", 90.0))
     ds.NumberOfAverages = 1
     ds.SliceThickness = float(meta.get("slice_thickness_mm", np.linalg.norm(series.affine[:3, 2])))
     ds.SpacingBetweenSlices = float(np.linalg.norm(series.affine[:3, 2]))
@@ -361,6 +368,8 @@ def _write_enhanced(
     ds.ImageType = ["ORIGINAL", "PRIMARY", "T2", "NONE"]
     ds.InstanceNumber = 1
     ds.PulseSequenceName = f"SE2D{n_e}"
+    ds.EchoPulseSequence = "SPIN"
+    ds.MultipleSpinEcho = "YES"
     ds.AcquisitionContrast = "T2"
     ds.ComplexImageComponent = "MAGNITUDE"
     ds.ContentQualification = "PRODUCT"
@@ -377,7 +386,7 @@ def _write_enhanced(
     orientation.ImageOrientationPatient = geometry.orientation
     timing = Dataset()
     timing.RepetitionTime = float(series.meta.get("repetition_time_ms", 2000.0))
-    timing.FlipAngle = float(series.meta.get("excitation_angle_deg", 90.0))
+    timing.FlipAngle = float(base.FlipAngle)
     timing.EchoTrainLength = n_e
     shared = Dataset()
     shared.PixelMeasuresSequence = Sequence([measures])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from discT2.series import MultiEchoSeries
 __all__ = [
     "is_nifti",
     "load_map",
+    "load_nifti_echoes",
     "load_nifti_series",
     "save_map",
     "save_nifti_series",
@@ -132,6 +135,7 @@ def load_nifti_series(path: str | os.PathLike) -> MultiEchoSeries:
     if te is None:
         raise EchoTimeError(f"{sidecar}: no 'EchoTime' field (seconds, one per volume)")
     te_ms = np.atleast_1d(np.asarray(te, dtype=float)) * 1000.0
+    _check_seconds(te_ms, sidecar)
     if te_ms.size != data.shape[3]:
         raise EchoTimeError(
             f"{sidecar}: 'EchoTime' has {te_ms.size} values but {path.name} has "
@@ -143,6 +147,94 @@ def load_nifti_series(path: str | os.PathLike) -> MultiEchoSeries:
         return MultiEchoSeries(data, te_ms, affine, meta)
     except InputError as exc:
         raise type(exc)(f"{path}: {exc}") from exc
+
+
+def load_nifti_echoes(paths: Sequence[str | os.PathLike]) -> MultiEchoSeries:
+    """Read one 3-D NIfTI per echo, each with a BIDS-style JSON sidecar, as a multi-echo series.
+
+    Each sidecar (same name, ``.json``) gives the file's ``EchoTime`` in **seconds** (a number or
+    a one-element list). The files may come in any order: echoes are sorted by echo time. All
+    files must share shape and affine; metadata come from the shortest echo's sidecar.
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+        The ``.nii`` / ``.nii.gz`` files, at least two.
+
+    Raises
+    ------
+    InputError
+        A file or sidecar is missing or unreadable, an image is not 3-D, or the files do not
+        share one grid.
+    EchoTimeError
+        Fewer than two files, a sidecar without a single ``EchoTime``, or duplicate echo times.
+    """
+    files = [Path(p) for p in paths]
+    if len(files) < 2:
+        raise EchoTimeError(
+            f"{files[0] if files else 'no files'}: a single echo; a T2 fit needs at least 2 "
+            "echoes (one 3-D NIfTI per echo, or a 4-D NIfTI with echoes last)"
+        )
+    volumes = []
+    for path in files:
+        data, affine = load_map(path)
+        if data.ndim == 4 and data.shape[3] == 1:
+            data = data[..., 0]
+        if data.ndim != 3:
+            raise ShapeMismatchError(
+                f"{path}: one NIfTI per echo must be 3-D; got shape {data.shape}"
+            )
+        side = _read_sidecar(path)
+        te = np.atleast_1d(np.asarray(side.get("EchoTime", []), dtype=float))
+        if te.size != 1:
+            raise EchoTimeError(
+                f"{_sidecar_path(path)}: 'EchoTime' must be one value (seconds) for a 3-D file; "
+                f"got {side.get('EchoTime')!r}"
+            )
+        volumes.append((float(te[0]) * 1000.0, path, data, affine, side))
+    _check_seconds(np.array([v[0] for v in volumes]), files[0])
+    volumes.sort(key=lambda v: v[0])
+    te_ms = np.array([v[0] for v in volumes])
+    for (t1, p1, *_), (t2, p2, *_) in pairwise(volumes):
+        if np.isclose(t1, t2, rtol=0, atol=1e-6):
+            raise EchoTimeError(f"{p1} and {p2}: duplicate echo time {t1:.4g} ms")
+    _, ref_path, ref_data, ref_affine, ref_side = volumes[0]
+    for _, path, data, affine, _ in volumes[1:]:
+        if data.shape != ref_data.shape:
+            raise ShapeMismatchError(
+                f"{path}: shape {data.shape} differs from {ref_path.name}'s {ref_data.shape}"
+            )
+        if not np.allclose(affine, ref_affine, atol=1e-3):
+            raise InputError(f"{path}: its affine differs from {ref_path.name}'s (another grid)")
+    meta = _meta_from_sidecar(ref_side)
+    meta.update(source=str(ref_path.parent), format="nifti", files=[str(v[1]) for v in volumes])
+    stack = np.stack([v[2] for v in volumes], axis=-1)
+    try:
+        return MultiEchoSeries(stack, te_ms, ref_affine, meta)
+    except InputError as exc:
+        raise type(exc)(f"{ref_path.parent}: {exc}") from exc
+
+
+def _read_sidecar(path: Path) -> dict[str, Any]:
+    sidecar = _sidecar_path(path)
+    if not sidecar.is_file():
+        raise EchoTimeError(f"{path}: no JSON sidecar {sidecar.name} with 'EchoTime' (seconds)")
+    try:
+        side = json.loads(sidecar.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"{sidecar}: not readable JSON ({exc})") from exc
+    if not isinstance(side, dict) or "EchoTime" not in side:
+        raise EchoTimeError(f"{sidecar}: no 'EchoTime' field (seconds)")
+    return side
+
+
+def _check_seconds(te_ms: np.ndarray, where: Path) -> None:
+    """BIDS echo times are in seconds; values above 2 s are almost surely milliseconds."""
+    if np.any(te_ms > 2000.0):
+        raise EchoTimeError(
+            f"{where}: sidecar 'EchoTime' values {np.round(te_ms / 1000.0, 6).tolist()} look like "
+            "milliseconds; BIDS sidecars give echo times in seconds"
+        )
 
 
 def save_nifti_series(series: MultiEchoSeries, path: str | os.PathLike) -> Path:
