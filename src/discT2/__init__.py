@@ -4,7 +4,9 @@ Multi-echo spin-echo DICOM or NIfTI in; T2 maps, the five disc ROIs (anterior an
 nucleus, posterior annulus), % of baseline, treated-vs-control and per-arm trial tables out.
 """
 
+from discT2 import phantom
 from discT2._version import __version__
+from discT2.data import sample_study
 from discT2.epg import cpmg_signal
 from discT2.errors import (
     DicomSeriesError,
@@ -20,6 +22,8 @@ from discT2.errors import (
     StudyError,
 )
 from discT2.maps import FitFlag, T2Map
+from discT2.phantom.exam import make_exam
+from discT2.phantom.study import make_study
 from discT2.series import MultiEchoSeries
 
 __all__ = [
@@ -39,4 +43,8 @@ __all__ = [
     "T2Map",
     "__version__",
     "cpmg_signal",
+    "make_exam",
+    "make_study",
+    "phantom",
+    "sample_study",
 ]

@@ -42,10 +42,13 @@ from discT2.phantom.tissues import ROI_NAMES, DiscRelaxation, degenerated_disc, 
 
 __all__ = [
     "PRESETS",
+    "Study",
     "StudyPlan",
     "SubjectPlan",
     "make_study",
     "plan_study",
+    "preset_plan",
+    "simulate_visit",
     "visit_name",
 ]
 
@@ -80,7 +83,7 @@ _NATO = ("ALPHA", "BRAVO", "CHARLIE", "DELTA", "ECHO", "FOXTROT", "GOLF", "HOTEL
          "SIERRA", "TANGO", "UNIFORM", "VICTOR", "WHISKEY", "XRAY", "YANKEE", "ZULU")  # fmt: skip
 _DERIVED = {"NP": (1, 2, 3), "AF": (0, 4), "disc": (0, 1, 2, 3, 4)}
 
-#: Named study presets for :func:`make_study` and ``discT2 simulate --preset``.
+#: Named study presets for :func:`preset_plan` and ``discT2 simulate --preset``.
 PRESETS: dict[str, dict[str, Any]] = {
     # the committed sample_data/: small enough for the repository (see sample_data/README.md)
     "sample": {
@@ -90,15 +93,39 @@ PRESETS: dict[str, dict[str, Any]] = {
         "vendor": "mixed",
         "protocol": Protocol(matrix=(96, 120), pixel_mm=1.875, n_slices=3, n_echoes=10),
     },
-    # a larger cohort at clinical-like resolution, generated on demand
+    # the default of `discT2 simulate`: a cohort at a typical quantitative-T2 resolution
     "cohort": {
-        "n_subjects": 20,
+        "n_subjects": 12,
         "visits_months": (0, 12, 24),
         "seed": 1,
         "vendor": "mixed",
-        "protocol": Protocol(matrix=(192, 240), pixel_mm=1.0, n_slices=7, n_echoes=12),
+        "protocol": Protocol(matrix=(128, 160), pixel_mm=1.5, n_slices=5, n_echoes=12),
+    },
+    # close to a clinical protocol (slower: ~10x the voxels of 'cohort')
+    "highres": {
+        "n_subjects": 6,
+        "visits_months": (0, 12),
+        "seed": 3,
+        "vendor": "mixed",
+        "protocol": Protocol(matrix=(224, 272), pixel_mm=0.875, n_slices=7, n_echoes=16),
     },
 }
+
+
+def preset_plan(name: str, **overrides: Any) -> StudyPlan:
+    """The :class:`StudyPlan` of a named preset, with some :func:`plan_study` arguments changed.
+
+    Examples
+    --------
+    >>> plan = preset_plan("sample")
+    >>> [s.code for s in plan.subjects], plan.visits_months
+    (['S01', 'S02', 'S03', 'S04'], (0, 12))
+    """
+    if name not in PRESETS:
+        raise InputError(f"unknown study preset {name!r}; choose one of {sorted(PRESETS)}")
+    settings = {**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}}
+    n_subjects = settings.pop("n_subjects")
+    return plan_study(n_subjects, **settings)
 
 
 def visit_name(months: int) -> str:
