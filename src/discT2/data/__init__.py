@@ -48,11 +48,6 @@ def sample_study(*, regenerate: bool = False) -> Path:
     ------
     InputError
         ``DISCT2_SAMPLE_DATA`` names a folder without a ``study.csv``.
-
-    Examples
-    --------
-    >>> (sample_study() / "study.csv").is_file()  # doctest: +SKIP
-    True
     """
     env = os.environ.get("DISCT2_SAMPLE_DATA")
     if env:

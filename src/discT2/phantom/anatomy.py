@@ -713,11 +713,13 @@ class SpineModel:
             # spinous process: a rounded slab sloping slightly caudally
             centre_sp = top + 0.68 * (bottom - top) + 0.12 * behind
             a = behind / length
-            b = (sig - centre_sp) / 8.0
+            half_height = 8.0 - 2.5 * np.clip(a, 0.0, 1.0)  # tapering towards the tip
+            b = (sig - centre_sp) / half_height
             slab = near & (a >= 0) & (a <= 1) & (np.abs(2 * a - 1) ** 4 + np.abs(b) ** 4 <= 1.0)
             spinous |= slab
             spinous_core |= slab & (
-                (np.minimum(a, 1 - a) * length > _CORTEX_MM) & ((1 - np.abs(b)) * 8.0 > _CORTEX_MM)
+                (np.minimum(a, 1 - a) * length > _CORTEX_MM)
+                & ((1 - np.abs(b)) * half_height > _CORTEX_MM)
             )
         sacral = sig > self._sigma["S1"][0]
         in_lamina = (behind >= 0) & (behind < lam)

@@ -144,7 +144,7 @@ class VoxelTruth:
     Attributes
     ----------
     signal : ndarray, shape (I, J, K, E)
-        Noise-free magnitude.
+        Noise-free magnitude (the absolute value of the summed real CPMG echoes).
     t2_ms, t1_ms : ndarray, shape (I, J, K)
         Relaxation of the tissue at each voxel centre (0 in air).
     s0 : ndarray, shape (I, J, K)
@@ -329,6 +329,9 @@ def simulate_voxels(
             slice_profile,
         )  # fmt: skip
         signal[where] += factor[:, None] * epg
+
+    # magnitude: under CPMG every contribution is real, so the voxel's magnitude is |sum|
+    signal = np.abs(signal)
 
     # truth maps at the voxel centres
     t2_map = np.zeros((n_i, n_j, n_k))

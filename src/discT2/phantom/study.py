@@ -560,6 +560,8 @@ def _readme(plan: StudyPlan, command: str | None, dicom: bool, nifti: bool) -> s
         "",
         f"    {command or 'discT2 simulate OUT'}",
         "",
+        "(add `--force` to write over an existing study folder).",
+        "",
         "## Design",
         "",
         f"- {len(plan.subjects)} subjects, visits at months "
