@@ -18,6 +18,15 @@ See ``docs/reference/phantom.md``.
 
 from discT2.phantom.anatomy import LEVELS, TRUTH_LEVELS, SpineModel, SpineShape
 from discT2.phantom.exam import DiscTruth, Exam, Pose, Protocol, make_exam, roi_label
+from discT2.phantom.study import (
+    PRESETS,
+    Study,
+    StudyPlan,
+    SubjectPlan,
+    make_study,
+    plan_study,
+    preset_plan,
+)
 from discT2.phantom.tissues import (
     ROI_NAMES,
     TISSUES,
@@ -29,6 +38,7 @@ from discT2.phantom.tissues import (
 
 __all__ = [
     "LEVELS",
+    "PRESETS",
     "ROI_NAMES",
     "TISSUES",
     "TRUTH_LEVELS",
@@ -39,9 +49,15 @@ __all__ = [
     "Protocol",
     "SpineModel",
     "SpineShape",
+    "Study",
+    "StudyPlan",
+    "SubjectPlan",
     "Tissue",
     "degenerated_disc",
     "healthy_disc",
     "make_exam",
+    "make_study",
+    "plan_study",
+    "preset_plan",
     "roi_label",
 ]

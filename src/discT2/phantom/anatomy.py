@@ -38,7 +38,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from discT2.errors import InputError
 from discT2.phantom.tissues import DISC_CODE, TISSUES, DiscRelaxation, healthy_disc
@@ -344,6 +343,8 @@ class _Curve:
     """A smooth open curve in the sagittal plane with arc length and signed normal distance."""
 
     def __init__(self, points: np.ndarray, extend_mm: float = 200.0, step_mm: float = 1.0):
+        from scipy.spatial import cKDTree  # imported here: keeps `import discT2` light
+
         pts = np.asarray(points, dtype=float)
         for _ in range(3):  # Chaikin corner cutting, end points kept
             q = 0.75 * pts[:-1] + 0.25 * pts[1:]
