@@ -4,7 +4,9 @@ Multi-echo spin-echo DICOM or NIfTI in; T2 maps, the five disc ROIs (anterior an
 nucleus, posterior annulus), % of baseline, treated-vs-control and per-arm trial tables out.
 """
 
+from discT2 import phantom
 from discT2._version import __version__
+from discT2.data import sample_study
 from discT2.epg import cpmg_signal
 from discT2.errors import (
     DicomSeriesError,
@@ -21,6 +23,8 @@ from discT2.errors import (
 )
 from discT2.io import SeriesInfo, find_series, load_series
 from discT2.maps import FitFlag, T2Map
+from discT2.phantom.exam import make_exam
+from discT2.phantom.study import make_study
 from discT2.report import (
     CATEGORIES,
     change_table,
@@ -53,7 +57,11 @@ __all__ = [
     "cpmg_signal",
     "find_series",
     "load_series",
+    "make_exam",
+    "make_study",
+    "phantom",
     "protocol_drift",
+    "sample_study",
     "trial_table",
     "welch_from_summary",
     "write_report",
