@@ -19,10 +19,12 @@ from discT2.errors import (
     ShapeMismatchError,
     StudyError,
 )
+from discT2.fit import FIT_METHODS, T2Model, auto_mask, estimate_noise_sigma, fit_t2
 from discT2.maps import FitFlag, T2Map
 from discT2.series import MultiEchoSeries
 
 __all__ = [
+    "FIT_METHODS",
     "DicomSeriesError",
     "DiscT2Error",
     "EchoTimeError",
@@ -37,6 +39,10 @@ __all__ = [
     "ShapeMismatchError",
     "StudyError",
     "T2Map",
+    "T2Model",
     "__version__",
+    "auto_mask",
     "cpmg_signal",
+    "estimate_noise_sigma",
+    "fit_t2",
 ]
