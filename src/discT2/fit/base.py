@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from discT2._version import __version__
+from discT2.epg import sinc_slice_profile
 from discT2.errors import (
     EchoTimeError,
     FitWarning,
@@ -95,8 +96,13 @@ class T2Model:
         Echo spacing for ``epg``; default from ``series.meta['echo_spacing_ms']`` or from the
         echo times when they are ``n x spacing``.
     b1_bounds : (float, float)
-        Range of B1 (actual / nominal flip angle) for ``epg``; the top is capped where
-        refocusing reaches 180 degrees.
+        Range of B1 (actual / nominal flip angle) for ``epg``; without a slice profile the top
+        is capped where refocusing reaches 180 degrees.
+    slice_profile : None, 'sinc' or (array_like, array_like)
+        For ``epg`` on 2-D acquisitions: flip-angle scales of the excitation and refocusing pulses
+        across the slice, over which the echo trains are averaged. ``'sinc'`` is
+        :func:`discT2.epg.sinc_slice_profile` with its defaults (Hanning-windowed sinc,
+        time-bandwidth 4, refocusing slice 1.2 x wider). None models a uniform slice.
     min_r2 : float
         R² below which a voxel is flagged ``POOR_FIT``.
     workers : int, optional
@@ -135,6 +141,7 @@ class T2Model:
         t1_ms: float = 1000.0,
         echo_spacing_ms: float | None = None,
         b1_bounds: tuple[float, float] = (0.5, 1.5),
+        slice_profile: str | tuple[Any, Any] | None = None,
         min_r2: float = 0.9,
         workers: int | None = None,
         chunk_size: int = 16384,
@@ -164,6 +171,7 @@ class T2Model:
         self.t1_ms = t1
         self.echo_spacing_ms = _opt_positive("echo_spacing_ms", echo_spacing_ms)
         self.b1_bounds = _bounds("b1_bounds", b1_bounds)
+        self.slice_profile = _slice_profile(slice_profile)
         if not (isinstance(min_r2, (int, float)) and 0.0 <= float(min_r2) <= 1.0):
             raise InputError(f"T2Model: min_r2 must be a number in [0, 1]; got {min_r2!r}")
         self.min_r2 = float(min_r2)
@@ -214,6 +222,12 @@ class T2Model:
             "t1_ms": self.t1_ms,
             "echo_spacing_ms": self.echo_spacing_ms,
             "b1_bounds": list(self.b1_bounds),
+            "slice_profile": None
+            if self.slice_profile is None
+            else {
+                "excitation": list(self.slice_profile[0]),
+                "refocusing": list(self.slice_profile[1]),
+            },
             "min_r2": self.min_r2,
             "workers": self.workers,
             "chunk_size": self.chunk_size,
@@ -493,7 +507,10 @@ class T2Model:
                 f"method 'epg': echo times {np.round(self.echo_times_used_ms, 3).tolist()} ms are "
                 f"not whole multiples of the echo spacing {spacing:g} ms"
             )
-        b1_top = effective_b1_max(self.b1_bounds[1], refocusing)
+        if self.slice_profile is None:
+            b1_top = effective_b1_max(self.b1_bounds[1], refocusing)
+        else:
+            b1_top = self.b1_bounds[1]
         if b1_top <= self.b1_bounds[0]:
             raise InputError(
                 f"b1_bounds {list(self.b1_bounds)}: with refocusing {refocusing:g} deg the B1 "
@@ -507,6 +524,7 @@ class T2Model:
             float(self.t1_ms),
             self.t2_bounds_ms,
             (self.b1_bounds[0], b1_top),
+            self.slice_profile,
         )
         info.update(
             refocusing_deg_used=float(refocusing),
@@ -665,6 +683,34 @@ def _bounds(name: str, value: Any) -> tuple[float, float]:
             f"T2Model: {name} must be finite numbers with 0 < low < high; got {value!r}"
         )
     return float(lo), float(hi)
+
+
+def _slice_profile(value: Any) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value.lower() != "sinc":
+            raise InputError(
+                f"T2Model: slice_profile must be None, 'sinc' or two arrays; got {value!r}"
+            )
+        exc, ref = sinc_slice_profile()
+    else:
+        try:
+            exc, ref = (np.asarray(v, dtype=np.float64).ravel() for v in value)
+        except (TypeError, ValueError) as exc_info:
+            raise InputError(
+                "T2Model: slice_profile must be None, 'sinc' or two arrays (excitation and "
+                f"refocusing flip-angle scales); got {value!r}"
+            ) from exc_info
+    if exc.size == 0 or exc.shape != ref.shape:
+        raise InputError("T2Model: slice_profile needs two non-empty arrays of equal length")
+    if (
+        not (np.all(np.isfinite(exc)) and np.all(np.isfinite(ref)))
+        or exc.min() < 0
+        or ref.min() < 0
+    ):
+        raise InputError("T2Model: slice_profile scales must be finite and non-negative")
+    return tuple(float(v) for v in exc), tuple(float(v) for v in ref)
 
 
 def _uniform_spacing(te: np.ndarray) -> float | None:
