@@ -1,11 +1,17 @@
 """Shared test fixtures."""
 
+import os
 from pathlib import Path
 
 import pytest
 
 #: Real scanner data kept beside the project (never inside it); tests skip when it is absent.
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
+#: DISCT2_REALDATA points elsewhere (e.g. from a git worktree that is not beside ``shared/``).
+REALDATA = Path(
+    os.environ.get(
+        "DISCT2_REALDATA", Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
+    )
+)
 
 
 @pytest.fixture(scope="session")

@@ -257,7 +257,8 @@ def epg_block(
     n = y.shape[0]
     start_t = np.full(n, -1, dtype=np.int64)
     start_b = np.full(n, -1, dtype=np.int64)
-    rows = np.flatnonzero(mask)
+    # non-finite voxels stay at -1 and are flagged FAILED by the refinement
+    rows = np.flatnonzero(mask & np.isfinite(y).all(axis=1))
     coarse_t = dictionary.coarse.T
     for s in range(0, rows.size, _MATCH_BLOCK):
         sel = rows[s : s + _MATCH_BLOCK]

@@ -3,9 +3,11 @@
 The first echo has the most signal. Its background is Rayleigh noise; a voxel is kept when its
 first-echo magnitude exceeds ``k_sigma`` noise standard deviations (pure noise exceeds 5 sigma
 with probability exp(-12.5) ~ 4e-6). The noise level is estimated from the image itself: start
-from the darker class of an Otsu split, then iterate ``sigma = median(background) / 1.1774``
-over the voxels below the threshold until it settles. Specks of fewer than ``min_size``
-connected voxels are removed.
+from the darker class of an Otsu split (of the positive values, the brightest 0.1 % clipped),
+then iterate ``sigma = median(background) / 1.1774`` over the voxels below the threshold until it
+settles. When the darker class is not noise-like (coefficient of variation far below Rayleigh's
+0.52: the scanner blanked the background to zero, or there is none) every positive voxel is
+kept. Specks of fewer than ``min_size`` connected voxels are removed.
 """
 
 from __future__ import annotations
@@ -56,34 +58,41 @@ def auto_mask(
         raise InputError(f"k_sigma must be positive; got {k_sigma}")
     first = np.asarray(arr[..., 0], dtype=np.float64)
     valid = np.isfinite(first)
-    values = first[valid]
-    if values.size < 2 or np.ptp(values) == 0:
-        return valid & (first > 0)
-    otsu = float(threshold_otsu(values))
-    sigma = _background_sigma(values[(values < otsu) & (values > 0)])
-    threshold = otsu
-    for _ in range(20):
-        if sigma <= 0:
-            threshold = 0.0
-            break
-        new_threshold = min(k_sigma * sigma, otsu)
-        below = values[(values < new_threshold) & (values > 0)]
-        new_sigma = _background_sigma(below)
-        if abs(new_threshold - threshold) <= 1e-6 * max(threshold, 1e-30):
-            threshold = new_threshold
-            break
-        threshold = new_threshold
-        if new_sigma <= 0:
-            break
-        sigma = new_sigma
+    values = first[valid & (first > 0)]  # exact zeros: background the scanner blanked
+    threshold = _noise_threshold(values, k_sigma)
     mask = valid & (first > threshold)
-    if min_size > 1 and mask.any():
+    if min_size > 1 and np.count_nonzero(mask) > min_size:
         labels, n = ndimage.label(mask)
         sizes = np.bincount(labels.ravel(), minlength=n + 1)
         keep = sizes >= min_size
         keep[0] = False
         mask = keep[labels]
     return mask
+
+
+def _noise_threshold(values: np.ndarray, k_sigma: float) -> float:
+    """``k_sigma`` x the Rayleigh sigma of the background, or 0 when there is no noise class."""
+    if values.size < 2 or np.ptp(values) == 0:
+        return 0.0
+    # clip the brightest 0.1 % so that a few hot voxels cannot capture the Otsu split
+    clipped = np.minimum(values, np.percentile(values, 99.9))
+    otsu = float(threshold_otsu(clipped))
+    lower = values[values < otsu]
+    # Rayleigh noise has a coefficient of variation of 0.52; a much tighter lower class is
+    # tissue (the background was blanked or cropped away), so keep every positive voxel
+    if lower.size < 10 or np.std(lower) < 0.3 * np.mean(lower):
+        return 0.0
+    sigma = _background_sigma(lower)
+    threshold = min(k_sigma * sigma, otsu)
+    for _ in range(20):
+        below = values[values < threshold]
+        if below.size < 10:
+            break
+        new_threshold = min(k_sigma * _background_sigma(below), otsu)
+        if abs(new_threshold - threshold) <= 1e-6 * threshold:
+            break
+        threshold = new_threshold
+    return threshold
 
 
 def _background_sigma(values: np.ndarray) -> float:
