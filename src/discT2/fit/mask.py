@@ -4,7 +4,8 @@ The first echo has the most signal. Its background is Rayleigh noise; a voxel is
 first-echo magnitude exceeds ``k_sigma`` noise standard deviations (pure noise exceeds 5 sigma
 with probability exp(-12.5) ~ 4e-6). The noise level is estimated from the image itself: start
 from the darker class of an Otsu split (of the positive values, the brightest 0.1 % clipped),
-then iterate ``sigma = median(background) / 1.1774`` over the voxels below the threshold until it
+capped by the noise measured inside the bright class (median absolute 2 x 2 Haar detail / 0.6745,
+which matters when there is little background and the darker class is dark tissue), then iterate ``sigma = median(background) / 1.1774`` over the voxels below the threshold until it
 settles. When the darker class is not noise-like (coefficient of variation far below Rayleigh's
 0.52: the scanner blanked the background to zero, or there is none) every positive voxel is
 kept. Specks of fewer than ``min_size`` connected voxels are removed.
@@ -59,7 +60,7 @@ def auto_mask(
     first = np.asarray(arr[..., 0], dtype=np.float64)
     valid = np.isfinite(first)
     values = first[valid & (first > 0)]  # exact zeros: background the scanner blanked
-    threshold = _noise_threshold(values, k_sigma)
+    threshold = _noise_threshold(first, values, k_sigma)
     mask = valid & (first > threshold)
     if min_size > 1 and np.count_nonzero(mask) > min_size:
         labels, n = ndimage.label(mask)
@@ -70,8 +71,8 @@ def auto_mask(
     return mask
 
 
-def _noise_threshold(values: np.ndarray, k_sigma: float) -> float:
-    """``k_sigma`` x the Rayleigh sigma of the background, or 0 when there is no noise class."""
+def _noise_threshold(first: np.ndarray, values: np.ndarray, k_sigma: float) -> float:
+    """``k_sigma`` x the noise sigma, or 0 when there is no noise class to separate."""
     if values.size < 2 or np.ptp(values) == 0:
         return 0.0
     # clip the brightest 0.1 % so that a few hot voxels cannot capture the Otsu split
@@ -83,6 +84,11 @@ def _noise_threshold(values: np.ndarray, k_sigma: float) -> float:
     if lower.size < 10 or np.std(lower) < 0.3 * np.mean(lower):
         return 0.0
     sigma = _background_sigma(lower)
+    # with little background the darker class is dark tissue: the noise in the bright class
+    # (finest-scale Haar detail, Donoho's MAD estimate) bounds sigma from above
+    tissue_sigma = _haar_sigma(first, otsu)
+    if tissue_sigma > 0:
+        sigma = min(sigma, tissue_sigma)
     threshold = min(k_sigma * sigma, otsu)
     for _ in range(20):
         below = values[values < threshold]
@@ -93,6 +99,23 @@ def _noise_threshold(values: np.ndarray, k_sigma: float) -> float:
             break
         threshold = new_threshold
     return threshold
+
+
+def _haar_sigma(first: np.ndarray, floor: float) -> float:
+    """Gaussian noise sigma from 2 x 2 diagonal Haar details of voxels all above ``floor``."""
+    img = first.reshape(first.shape[0], first.shape[1] if first.ndim > 1 else 1, -1)
+    n0, n1 = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
+    if n0 == 0 or n1 == 0:
+        return 0.0
+    a = img[0:n0:2, 0:n1:2]
+    b = img[1:n0:2, 0:n1:2]
+    c = img[0:n0:2, 1:n1:2]
+    d = img[1:n0:2, 1:n1:2]
+    ok = (a > floor) & (b > floor) & (c > floor) & (d > floor)
+    if np.count_nonzero(ok) < 50:
+        return 0.0
+    detail = 0.5 * (a - b - c + d)[ok]
+    return float(np.median(np.abs(detail)) / 0.6745)
 
 
 def _background_sigma(values: np.ndarray) -> float:
