@@ -172,3 +172,27 @@ def test_knee_fits_with_the_other_methods(method, knee):
     else:
         assert failed < 0.001
         assert 0.8 < ratio < 1.0  # stimulated-echo compensation shortens T2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", FIT_METHODS)
+def test_cli_fits_every_real_series(method, realdata, dicom_series, tmp_path):
+    """``discT2 fit`` on each real series (as NIfTI here: the DICOM loader lives elsewhere)."""
+    from discT2 import T2Map
+    from discT2.cli import main
+    from discT2.io import save_nifti_series
+
+    folders = [*PHANTOMS.values(), "knee_ge_mr750_3T_8echo"]
+    for k, folder in enumerate(folders):
+        series = dicom_series(realdata / folder)
+        if series.shape[2] > 4:  # the knee: four slices keep the slow methods quick
+            series = type(series)(
+                series.data[:, :, 10:14], series.echo_times_ms, series.affine, series.meta
+            )
+        path = save_nifti_series(series, tmp_path / f"s{k}.nii.gz")
+        out = tmp_path / f"out{k}"
+        assert main(["-q", "fit", str(path), "-o", str(out), "--method", method]) == 0
+        fitted = T2Map.load(out)
+        assert fitted.shape == series.shape
+        np.testing.assert_allclose(fitted.affine, series.affine, atol=1e-4)
+        assert fitted.valid().sum() > 0.3 * np.count_nonzero(fitted.flags != FitFlag.MASKED)

@@ -344,7 +344,7 @@ class T2Model:
                 FitWarning,
                 stacklevel=2,
             )
-        logger.info(
+        logger.debug(
             "%s fit of %d voxels in %.2f s (%.0f voxels/s); %d failed",
             self.method,
             n_fit,

@@ -2,13 +2,18 @@
 
 The first echo has the most signal. Its background is Rayleigh noise; a voxel is kept when its
 first-echo magnitude exceeds ``k_sigma`` noise standard deviations (pure noise exceeds 5 sigma
-with probability exp(-12.5) ~ 4e-6). The noise level is estimated from the image itself: start
-from the darker class of an Otsu split (of the positive values, the brightest 0.1 % clipped),
-capped by the noise measured inside the bright class (median absolute 2 x 2 Haar detail / 0.6745,
-which matters when there is little background and the darker class is dark tissue), then iterate ``sigma = median(background) / 1.1774`` over the voxels below the threshold until it
-settles. When the darker class is not noise-like (coefficient of variation far below Rayleigh's
-0.52: the scanner blanked the background to zero, or there is none) every positive voxel is
-kept. Specks of fewer than ``min_size`` connected voxels are removed.
+with probability exp(-12.5) ~ 4e-6). The noise level is estimated from the image itself:
+
+1. Otsu split of the positive values (the brightest 0.1 % clipped so hot voxels cannot capture
+   it); sigma = median of the darker class / 1.1774 (Rayleigh).
+2. Capped by the noise inside the bright class (median absolute 2 x 2 Haar detail / 0.6745,
+   Donoho's estimate), which matters when there is little background and the darker class is
+   dark tissue.
+3. Iterated over the voxels below ``k_sigma x sigma`` until it settles.
+
+When the darker class is not noise-like (coefficient of variation far below Rayleigh's 0.52: the
+scanner blanked the background to zero, or there is none) every positive voxel is kept. Specks
+of fewer than ``min_size`` connected voxels are removed.
 """
 
 from __future__ import annotations
