@@ -36,7 +36,7 @@ def run_chunks(
     fit_block: BlockFitter,
     data: np.ndarray,
     echo_index: np.ndarray | None,
-    mask: np.ndarray,
+    mask: np.ndarray | None,
     outs: tuple[np.ndarray, ...],
     *,
     chunk_size: int,
@@ -54,8 +54,9 @@ def run_chunks(
         Signal of every voxel and echo (a view of the volume; any real dtype).
     echo_index : ndarray of int or None
         Echoes to use (None: all).
-    mask : ndarray of bool, shape (N,)
-        Voxels to fit; the kernel marks the others ``MASKED``.
+    mask : ndarray of bool, shape (N,), or None
+        Voxels to fit; the kernel marks the others ``MASKED``. None: all (no volume-sized mask
+        is made).
     outs : tuple of ndarray, each shape (N,)
         Flat outputs.
     chunk_size, workers : int
@@ -65,7 +66,7 @@ def run_chunks(
         chunk. An exception it raises stops the fit (pending chunks are cancelled) and propagates.
     """
     n = data.shape[0]
-    total = int(np.count_nonzero(mask))
+    total = n if mask is None else int(np.count_nonzero(mask))
     starts = range(0, n, chunk_size)
 
     def task(start: int) -> int:
@@ -74,7 +75,7 @@ def run_chunks(
         if echo_index is not None:
             block = block[:, echo_index]
         block = np.ascontiguousarray(block, dtype=np.float32)
-        sub_mask = mask[start:stop]
+        sub_mask = np.ones(stop - start, dtype=bool) if mask is None else mask[start:stop]
         fit_block(block, sub_mask, tuple(o[start:stop] for o in outs))
         return int(np.count_nonzero(sub_mask))
 

@@ -310,7 +310,7 @@ class T2Model:
 
         n_vox = int(np.prod(spatial))
         flat = vol.reshape(n_vox, vol.shape[3])
-        flat_mask = np.ascontiguousarray(mask3.reshape(n_vox))
+        flat_mask = None if mask3 is None else np.ascontiguousarray(mask3.reshape(n_vox))
         outs = tuple(np.empty(n_vox, dtype=np.float32) for _ in range(5))
         outs = (*outs, np.empty(n_vox, dtype=np.uint16))
         if extra is not None:
@@ -329,8 +329,8 @@ class T2Model:
         )
         maps = [o.reshape(spatial) for o in outs]
         flags = maps[5]
-        n_fit = int(np.count_nonzero(flat_mask))
-        counts = {f.name: int(np.count_nonzero(flags & f.value)) for f in FitFlag}
+        n_fit = n_vox if flat_mask is None else int(np.count_nonzero(flat_mask))
+        counts = _flag_counts(outs[5], self.chunk_size)
         elapsed = time.perf_counter() - start
         provenance = self._provenance(
             meta, mask_desc, sigma, sigma_source, method_info, n_vox, n_fit, counts, elapsed,
@@ -401,10 +401,10 @@ class T2Model:
         vol: np.ndarray,
         in_shape: tuple[int, ...],
         series: MultiEchoSeries | None,
-    ) -> tuple[np.ndarray, str]:
+    ) -> tuple[np.ndarray | None, str]:
         spatial = vol.shape[:3]
         if mask is None or (isinstance(mask, str) and mask.lower() == "none"):
-            return np.ones(spatial, dtype=bool), "none"
+            return None, "none"
         if isinstance(mask, str) and mask.lower() == "auto":
             return auto_mask(vol), "auto"
         if isinstance(mask, (str, os.PathLike)):
@@ -629,6 +629,16 @@ def fit_t2(
     return T2Model(series.echo_times_ms, method, **options).fit(
         series, mask=mask, progress=progress
     )
+
+
+def _flag_counts(flags: np.ndarray, chunk: int) -> dict[str, int]:
+    """Voxels carrying each flag, counted chunk by chunk (no volume-sized temporaries)."""
+    counts = dict.fromkeys((f.name for f in FitFlag), 0)
+    for start in range(0, flags.size, chunk):
+        block = flags[start : start + chunk]
+        for f in FitFlag:
+            counts[f.name] += int(np.count_nonzero(block & f.value))
+    return counts
 
 
 # -- option checks ---------------------------------------------------------------------------

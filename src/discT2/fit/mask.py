@@ -62,7 +62,7 @@ def auto_mask(
         raise InputError("auto_mask needs data with an echo axis last")
     if k_sigma <= 0:
         raise InputError(f"k_sigma must be positive; got {k_sigma}")
-    first = np.asarray(arr[..., 0], dtype=np.float64)
+    first = np.asarray(arr[..., 0], dtype=np.float32)
     valid = np.isfinite(first)
     values = first[valid & (first > 0)]  # exact zeros: background the scanner blanked
     threshold = _noise_threshold(first, values, k_sigma)
