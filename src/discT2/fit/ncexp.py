@@ -37,10 +37,12 @@ from discT2.fit._common import (
     weighted_loglinear,
     write_failed,
 )
-from discT2.fit.monoexp import RATE_TOL, is_uniform, solve_rate
+from discT2.fit.monoexp import is_uniform, solve_rate
 
 _SQRT_HALF_PI = math.sqrt(0.5 * math.pi)
 _SERIES_LIMIT = 25.0
+#: Relative convergence tolerance of the LM iterations (1e-8 of T2 is far below any noise).
+_TOL = 1e-8
 
 
 @njit(cache=True, nogil=True)
@@ -151,7 +153,7 @@ def solve_ncexp(y, tau, amp, r, r_lo, r_hi, sigma, uniform, e, d, model):
         if not improved:
             f = _residuals(y, tau, amp, r, sigma, uniform, e, d, model)
             break
-        small = abs(rn - r) <= RATE_TOL * rn and abs(an - amp) <= RATE_TOL * an
+        small = abs(rn - r) <= _TOL * rn and abs(an - amp) <= _TOL * an
         amp = an
         r = rn
         f = fn
