@@ -43,3 +43,9 @@ def test_refusals(rng):
         estimate_noise_sigma(zeroed)
     with pytest.raises(InputError, match="single voxel"):
         estimate_noise_sigma(np.ones(6))
+
+
+@pytest.mark.parametrize("sigma", [1.7, 3.0, 4.4])
+def test_integer_data_are_not_quantised(rng, sigma):
+    m = np.abs(rng.normal(0, sigma, 200_000) + 1j * rng.normal(0, sigma, 200_000))
+    assert rayleigh_sigma(np.round(m)) == pytest.approx(sigma, rel=0.02)
