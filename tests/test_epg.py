@@ -88,3 +88,28 @@ def test_rejects_bad_input(kwargs, match):
     args = {"t2_ms": 50.0, "echo_spacing_ms": 10.0, "n_echoes": 4} | kwargs
     with pytest.raises(InputError, match=match):
         cpmg_signal(**args)
+
+
+def test_sinc_slice_profile_shape():
+    from discT2.epg import sinc_slice_profile
+
+    exc, ref = sinc_slice_profile(time_bandwidth=4.0, refocusing_width=1.0, n_positions=30)
+    z = (np.arange(30) + 0.5) * 1.5 / 30
+    # the excitation slice: full angle in the middle, half at about half a slice thickness
+    assert exc[0] > 0.99
+    half = z[np.argmin(np.abs(exc - 0.5))]
+    assert 0.4 < half < 0.6
+    assert np.all(np.diff(exc[z < 0.8]) < 0)
+    assert exc[-1] < 0.02
+    # a wider refocusing slab stretches its profile along z
+    _, wide = sinc_slice_profile(time_bandwidth=4.0, refocusing_width=1.5, n_positions=30)
+    np.testing.assert_allclose(np.interp(z[:10] * 1.5, z, wide), ref[:10], atol=0.02)
+
+
+def test_sinc_slice_profile_refuses_bad_arguments():
+    from discT2.epg import sinc_slice_profile
+
+    with pytest.raises(InputError, match="positive"):
+        sinc_slice_profile(time_bandwidth=0.0)
+    with pytest.raises(InputError, match="n_positions"):
+        sinc_slice_profile(n_positions=0)

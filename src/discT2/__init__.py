@@ -21,6 +21,7 @@ from discT2.errors import (
     ShapeMismatchError,
     StudyError,
 )
+from discT2.fit import FIT_METHODS, T2Model, auto_mask, estimate_noise_sigma, fit_t2
 from discT2.io import SeriesInfo, find_series, load_series
 from discT2.maps import FitFlag, T2Map
 from discT2.phantom.exam import make_exam
@@ -37,6 +38,7 @@ from discT2.series import MultiEchoSeries
 
 __all__ = [
     "CATEGORIES",
+    "FIT_METHODS",
     "DicomSeriesError",
     "DiscT2Error",
     "EchoTimeError",
@@ -52,10 +54,14 @@ __all__ = [
     "ShapeMismatchError",
     "StudyError",
     "T2Map",
+    "T2Model",
     "__version__",
+    "auto_mask",
     "change_table",
     "cpmg_signal",
+    "estimate_noise_sigma",
     "find_series",
+    "fit_t2",
     "load_series",
     "make_exam",
     "make_study",

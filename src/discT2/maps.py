@@ -107,7 +107,7 @@ class T2Map:
         fl = np.asarray(flags)
         if fl.shape != t2.shape:
             raise ShapeMismatchError(f"flags has shape {fl.shape}; t2_ms has {t2.shape}")
-        self.flags = fl.astype(np.uint16)
+        self.flags = fl.astype(np.uint16, copy=False)  # no copy, like the float maps
         aff = np.asarray(affine, dtype=float)
         if aff.shape != (4, 4):
             raise ShapeMismatchError(f"affine must be 4x4; got {aff.shape}")
