@@ -12,9 +12,11 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[test]"
 
+LINT_PATHS := src tests $(wildcard benchmarks plugins docs/*.py)
+
 lint: install
-	$(BIN)/ruff check src tests benchmarks plugins
-	$(BIN)/ruff format --check src tests benchmarks plugins
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 test: install lint
 	$(BIN)/python -m pytest
