@@ -20,10 +20,25 @@ from discT2.errors import (
     StudyError,
 )
 from discT2.maps import FitFlag, T2Map
+from discT2.measure import measure
+from discT2.roi import (
+    LEVELS,
+    ROI_NAMES,
+    DiscGeometry,
+    DiscROIs,
+    grow_disc,
+    load_discs,
+    place_rois,
+    save_discs,
+)
 from discT2.series import MultiEchoSeries
 
 __all__ = [
+    "LEVELS",
+    "ROI_NAMES",
     "DicomSeriesError",
+    "DiscGeometry",
+    "DiscROIs",
     "DiscT2Error",
     "EchoTimeError",
     "FitFlag",
@@ -39,4 +54,9 @@ __all__ = [
     "T2Map",
     "__version__",
     "cpmg_signal",
+    "grow_disc",
+    "load_discs",
+    "measure",
+    "place_rois",
+    "save_discs",
 ]
