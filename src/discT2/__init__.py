@@ -26,9 +26,11 @@ from discT2.roi import (
     ROI_NAMES,
     DiscGeometry,
     DiscROIs,
+    detect_discs,
     grow_disc,
     load_discs,
     place_rois,
+    propagate,
     save_discs,
 )
 from discT2.series import MultiEchoSeries
@@ -54,9 +56,11 @@ __all__ = [
     "T2Map",
     "__version__",
     "cpmg_signal",
+    "detect_discs",
     "grow_disc",
     "load_discs",
     "measure",
     "place_rois",
+    "propagate",
     "save_discs",
 ]

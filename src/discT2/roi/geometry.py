@@ -255,16 +255,16 @@ class DiscGeometry:
                 for name, body in self.vertebra_corners_ras_mm.items()
             }
         )
-        return replace(
-            self,
-            corners_ras_mm=corners,
-            outline_ras_mm=None if self.outline_ras_mm is None else move(self.outline_ras_mm),
-            center_ras_mm=None if self.center_ras_mm is None else move(self.center_ras_mm),
-            vertebra_corners_ras_mm=bodies,
-            series=dict(self.series),
-            qa=dict(self.qa),
-            **changes,
-        )
+        fields: dict[str, Any] = {
+            "corners_ras_mm": corners,
+            "outline_ras_mm": None if self.outline_ras_mm is None else move(self.outline_ras_mm),
+            "center_ras_mm": None if self.center_ras_mm is None else move(self.center_ras_mm),
+            "vertebra_corners_ras_mm": bodies,
+            "series": dict(self.series),
+            "qa": dict(self.qa),
+        }
+        fields.update(changes)
+        return replace(self, **fields)
 
     # ------------------------------------------------------------------ (de)serialisation
 

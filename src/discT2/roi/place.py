@@ -23,6 +23,17 @@ __all__ = ["place_rois", "series_info"]
 
 logger = logging.getLogger(__name__)
 
+#: QA keys that placing the ROIs computes (stale copies from a loaded rois.json are dropped).
+_PLACED_QA = ("n_voxels", "slices", "margins_mm", "measures", "flags")
+_PLACED_FLAGS = (
+    "small_roi",
+    "thin_disc",
+    "slices_clipped",
+    "landmarks_off_slice",
+    "placed_on_another_series",
+    "review",
+)
+
 #: An ROI with fewer voxels than this (on all its slices) is flagged ``small_roi``.
 MIN_ROI_VOXELS = 10
 
@@ -199,7 +210,13 @@ def _resolve(
     grow_options: Mapping[str, Any] | None,
 ) -> DiscGeometry:
     """Geometry with corners and a slice, checked against the grid."""
-    g = replace(geometry, series=dict(geometry.series), qa={})
+    # QA that placing recomputes is dropped; notes from growing or registration are kept.
+    qa = {k: v for k, v in geometry.qa.items() if k not in _PLACED_QA}
+    kept = [f for f in geometry.qa.get("flags", []) if f not in _PLACED_FLAGS]
+    kept = [f for f in kept if not f.startswith("overlaps_")]
+    if kept:
+        qa["flags"] = kept
+    g = replace(geometry, series=dict(geometry.series), qa=qa)
     if not g.reader:
         g.reader = reader
     if g.corners_ras_mm is None and g.outline_ras_mm is None:
@@ -217,7 +234,7 @@ def _resolve(
             outline_ras_mm=grown.outline_ras_mm,
             slice=grown.slice,
             method="grown" if g.method == "drawn" else g.method,
-            qa=dict(grown.qa),
+            qa={**g.qa, **grown.qa},
         )
     points = g.corner_array() if g.corners_ras_mm is not None else g.outline_ras_mm
     assert points is not None

@@ -86,7 +86,7 @@ class DiscTrack:
     tilt_deg: float
     height_mm: float
     length_mm: float
-    strength: float  # mean endplate edge strength relative to the slice's strong edges
+    strength: float  # disc-to-vertebra contrast at the seed, in noise SDs
     centre_2d: np.ndarray
 
 
@@ -214,12 +214,11 @@ def track_disc(
         model = _vertebra_model(samples[:, near], strength[near], ib0, sign, floor, h_lim)
         if model is None:
             raise _Refusal(f"no vertebral body {'above' if sign > 0 else 'below'} the point")
-        if _distance(seed_value[:, None], model)[0] < _VERTEBRA_SIGMAS:
+        contrast = float(_distance(seed_value[:, None], model)[0])
+        if contrast < _VERTEBRA_SIGMAS:
             raise _Refusal("the point looks like the vertebral body next to it")
-        est = [
-            _boundary_in_column(samples[:, i], valid[i], ib0, sign, model, h_lim)
-            for i in range(len(a))
-        ]
+        model["contrast"] = contrast
+        est = _boundaries(samples, valid, ib0, sign, model, h_lim)
         chain = _chain(est, ia0, sign)
         if chain is None:
             raise _Refusal(f"no {'upper' if sign > 0 else 'lower'} endplate near the point")
@@ -258,7 +257,7 @@ def track_disc(
                 f"the {side} ends of the two endplates are "
                 f"{abs(vals['sup'] - vals['inf']):.1f} mm apart"
             )
-    mean_strength = float(np.mean([sup["strength"], inf["strength"]]) / level)
+    mean_strength = float(np.mean([sup["strength"], inf["strength"]]))
     u, v = frame.axes(theta)
 
     def to_2d(aa: float, bb: float) -> np.ndarray:
@@ -401,54 +400,66 @@ def _distance(x: np.ndarray, model: dict[str, Any]) -> np.ndarray:
     return np.sqrt(np.mean(z * z, axis=0))
 
 
-def _boundary_in_column(
-    column: np.ndarray,
+def _boundaries(
+    samples: np.ndarray,
     valid: np.ndarray,
     ib0: int,
     sign: int,
     model: dict[str, Any],
     h_lim: int,
-) -> float | None:
-    """Where the disc meets the vertebral body in one column (sub-sample b index), or None.
+) -> list[float | None]:
+    """Where the disc meets the vertebral body in every column (sub-sample b index), or None.
 
     The body starts at the first run of 3 mm of samples that look like it: within 3 noise SDs of
     its signal, or darker than 72 % of it in the first channel (cortical bone, which belongs to
-    the vertebra). The boundary is then placed where the signal crosses halfway from the disc
-    side to the body side, which removes the bias of the threshold under partial volume.
+    the vertebra); single samples between such ones are the partial volume of a thin line. A
+    body-like start at the seed line (nucleus and annulus mixed) is skipped. The boundary is
+    placed where the signal crosses halfway from the disc side to the body side, which removes
+    the bias of the threshold under partial volume.
     """
-    n = column.shape[1]
-    idx = np.arange(ib0, n if sign > 0 else -1, sign)[: h_lim + round(4.0 / _STEP_MM)]
-    x = column[:, idx]
-    ok = valid[idx]
-    like = (_distance(x, model) < _VERTEBRA_SIGMAS) & ok
+    n_b = samples.shape[2]
+    stop = ib0 + sign * (h_lim + round(4.0 / _STEP_MM))
+    idx = np.arange(ib0, stop, sign)
+    idx = idx[(idx >= 0) & (idx < n_b)]
+    x = samples[:, :, idx]  # (C, A, N)
+    ok = valid[:, idx]
+    z = (x - model["mean"][:, None, None]) / model["sd"][:, None, None]
+    like = (np.sqrt(np.mean(z * z, axis=0)) < _VERTEBRA_SIGMAS) & ok
     dark = (x[0] < _DARK * model["mean"][0]) & ok
-    # Single samples between dark and body-like ones are the partial volume of a thin line.
-    body = ndimage.binary_closing(like | dark, np.ones(3, bool)) | like | dark
+    raw = like | dark
+    body = ndimage.binary_closing(raw, np.ones((1, 3), bool)) | raw
     run = round(3.0 / _STEP_MM)
-    hits = np.convolve(body.astype(int), np.ones(run, int), mode="valid") == run
-    # The body starts after the disc: skip a body-like start (mixed nucleus and annulus).
-    first_disc = int(np.argmax(~body)) if (~body).any() else len(body)
-    hits[:first_disc] = False
-    if not hits.any():
-        return None
-    j = int(np.argmax(hits))  # first sample of the body
-    if j > h_lim:
-        return None
-    inside = x[:, max(j - 3, 0)]
-    outside = x[:, j : j + run].mean(axis=1)
-    w = outside - inside
-    ww = float(w @ w)
-    pos = float(j) - 0.5
-    if ww > 0:
-        q = ((x[:, max(j - 3, 0) : j + 1] - inside[:, None]).T @ w) / ww
-        above = np.nonzero(q >= 0.5)[0]
-        if above.size:
-            k = int(above[0])
-            if k > 0 and q[k] != q[k - 1]:
-                pos = max(j - 3, 0) + k - 1 + (0.5 - q[k - 1]) / (q[k] - q[k - 1])
-            else:
-                pos = float(max(j - 3, 0) + k)
-    return float(ib0 + sign * pos)
+    n = body.shape[1]
+    if n < run + 1:
+        return [None] * samples.shape[1]
+    counts = ndimage.uniform_filter1d(body.astype(float), run, axis=1, origin=-(run // 2))
+    hits = counts[:, : n - run + 1] > 1 - 1e-9
+    not_body = ~body
+    first_disc = np.where(not_body.any(axis=1), np.argmax(not_body, axis=1), n)
+    hits &= np.arange(hits.shape[1])[None, :] >= first_disc[:, None]
+    found = hits.any(axis=1)
+    j = np.argmax(hits, axis=1)
+    found &= j <= h_lim
+    out: list[float | None] = [None] * samples.shape[1]
+    for col in np.nonzero(found)[0]:
+        jj = int(j[col])
+        lo = max(jj - 3, 0)
+        inside = x[:, col, lo]
+        outside = x[:, col, jj : jj + run].mean(axis=1)
+        w = outside - inside
+        ww = float(w @ w)
+        pos = jj - 0.5
+        if ww > 0:
+            q = ((x[:, col, lo : jj + 1] - inside[:, None]).T @ w) / ww
+            above = np.nonzero(q >= 0.5)[0]
+            if above.size:
+                k = int(above[0])
+                if k > 0 and q[k] != q[k - 1]:
+                    pos = lo + k - 1 + (0.5 - q[k - 1]) / (q[k] - q[k - 1])
+                else:
+                    pos = float(lo + k)
+        out[col] = float(ib0 + sign * pos)
+    return out
 
 
 def _chain(est: list[float | None], ia0: int, sign: int) -> dict[str, Any] | None:
@@ -610,7 +621,7 @@ def grow_disc(
                 "tilt_deg": round(found.tilt_deg, 2),
                 "height_mm": round(found.height_mm, 2),
                 "length_mm": round(found.length_mm, 2),
-                "edge_strength": round(found.strength, 3),
+                "contrast_sd": round(found.strength, 2),
             }
         },
     )
