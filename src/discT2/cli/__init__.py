@@ -19,7 +19,7 @@ from discT2.errors import DiscT2Error
 __all__ = ["get_parser", "main"]
 
 #: Sub-command modules, in the order ``discT2 --help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ()
+SUBCOMMANDS: tuple[str, ...] = ("rois", "measure")
 
 logger = logging.getLogger("discT2")
 

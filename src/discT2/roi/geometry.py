@@ -410,7 +410,7 @@ def corners_from_outline(
     centre = dense.mean(axis=0)
     cov = np.cov((dense - centre).T)
     evals, evecs = np.linalg.eigh(cov)
-    if evals[-1] <= 1e-9:
+    if evals[0] <= 1e-9 * max(evals[-1], 1e-12):
         raise RoiError("a disc outline must enclose an area; all its points lie on a line")
     e_ap = evecs[:, -1]
     if e_ap @ anterior < 0:

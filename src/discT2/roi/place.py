@@ -253,7 +253,7 @@ def _resolve(
     if not 0 <= k0 < grid.shape[2]:
         raise RoiError(f"{where}: slice {k0} is outside the image (0..{grid.shape[2] - 1})")
     spread = float(np.max(np.abs(k_all - k0)))
-    if spread > 1.5:
+    if spread > 1.0:
         raise RoiError(
             f"{where}: the landmarks lie up to {spread:.1f} slices from slice {k0}; place all "
             "of them on one sagittal slice"

@@ -227,8 +227,18 @@ def track_disc(
             "b0": b[0] + chain["b_at_seed"] * _STEP_MM,
             "neighbour_mm": model["thickness_mm"],
             "strength": model["contrast"],
+            "model": model,
         }
     sup, inf = sides["sup"], sides["inf"]
+    # A disc lies between two vertebral bodies of the same tissue.
+    up, down = sup["model"]["mean"], inf["model"]["mean"]
+    scale = np.maximum(np.abs(up), np.abs(down))
+    differ = (np.abs(up - down) > _SAME_BODY * scale) & (scale > 0.05)
+    if differ.any():
+        raise _Refusal(
+            "the structures above and below the point are different tissues, not two "
+            "vertebral bodies"
+        )
     h0 = sup["b0"] - inf["b0"]
     if not min_height_mm <= h0 <= max_height_mm:
         raise _Refusal(
@@ -241,6 +251,11 @@ def track_disc(
                 f"the structure at the point ({h0:.1f} mm high) is thicker than its neighbour "
                 f"({trk['neighbour_mm']:.1f} mm): a vertebral body, not a disc"
             )
+    # The last column that sees the vertebral body lies half a pixel inside its blurred margin.
+    half_px = 0.5 * plane.voxel_length_mm(frame.axes(theta)[0])
+    for trk in (sup, inf):
+        trk["ant"] += half_px / _STEP_MM
+        trk["post"] -= half_px / _STEP_MM
     a_ant = {n: a[0] + t["ant"] * _STEP_MM for n, t in (("sup", sup), ("inf", inf))}
     a_post = {n: a[0] + t["post"] * _STEP_MM for n, t in (("sup", sup), ("inf", inf))}
     if not (min(a_ant.values()) > 0 > max(a_post.values())):
@@ -264,7 +279,8 @@ def track_disc(
         return seed + aa * u + bb * v
 
     def end_point(trk: dict[str, Any], which: str) -> np.ndarray:
-        return to_2d(a[0] + trk[which] * _STEP_MM, b[0] + trk["b_end"][which] * _STEP_MM)
+        ia = trk[which]
+        return to_2d(a[0] + ia * _STEP_MM, b[0] + float(np.polyval(trk["line"], ia)) * _STEP_MM)
 
     corners_2d = {
         "AS": end_point(sup, "ant"),
@@ -329,11 +345,14 @@ def _best_tilt(frame: _Frame, seed: np.ndarray, max_height_mm: float, max_tilt_d
     coarse = np.radians(np.arange(-max_tilt_deg, max_tilt_deg + 1e-9, 3.0))
     best = max(coarse, key=score)
     fine = best + np.radians(np.arange(-2.5, 2.6, 0.5))
-    return float(max(fine, key=score))
+    limit = math.radians(max_tilt_deg)
+    return float(max(np.clip(fine, -limit, limit), key=score))
 
 
 #: A sample within this many noise SDs of the vertebral body's signal belongs to the body.
 _VERTEBRA_SIGMAS = 3.0
+#: The vertebral bodies above and below a disc differ by less than this fraction per channel.
+_SAME_BODY = 0.3
 #: Darker than this fraction of the vertebral body in the first channel is cortical bone (a
 #: partial-volumed cortical line is darker than this; the annulus is not).
 _DARK = 0.72
@@ -414,8 +433,8 @@ def _boundaries(
     its signal, or darker than 72 % of it in the first channel (cortical bone, which belongs to
     the vertebra); single samples between such ones are the partial volume of a thin line. A
     body-like start at the seed line (nucleus and annulus mixed) is skipped. The boundary is
-    placed where the signal crosses halfway from the disc side to the body side, which removes
-    the bias of the threshold under partial volume.
+    placed where the signal crosses halfway from the disc side to the body side (its sample most
+    unlike the disc), which removes the bias of the threshold under partial volume.
     """
     n_b = samples.shape[2]
     stop = ib0 + sign * (h_lim + round(4.0 / _STEP_MM))
@@ -445,7 +464,10 @@ def _boundaries(
         jj = int(j[col])
         lo = max(jj - 3, 0)
         inside = x[:, col, lo]
-        outside = x[:, col, jj : jj + run].mean(axis=1)
+        # The body's first 3 mm: its sample most unlike the disc (a dark cortical line, when
+        # there is one, is where the disc ends).
+        first = x[:, col, jj : jj + run]
+        outside = first[:, int(np.argmax(np.sum((first - inside[:, None]) ** 2, axis=0)))]
         w = outside - inside
         ww = float(w @ w)
         pos = jj - 0.5
@@ -466,33 +488,28 @@ def _chain(est: list[float | None], ia0: int, sign: int) -> dict[str, Any] | Non
     """Fit the endplate to the per-column boundaries and find its two ends.
 
     Boundaries next to a bright nucleus are pulled towards the disc's middle (the thin annulus
-    between nucleus and bone mixes into something like bone), so the line is fitted with
-    one-sided trimming: columns more than 0.75 mm inside the line, or 2.5 mm outside it, are
-    dropped and the line refitted until it settles. The endplate then runs over the columns
-    whose boundary lies on the line, in one group around the seed (runs at least 2 mm long, gaps
-    up to 20 mm, the length of a nucleus); its ends are the vertebral corners.
+    between nucleus and bone mixes into something like bone), and noise scatters the rest. The
+    endplate is the straight line (within 25 degrees of the disc axis) that the most 2 mm
+    stretches of the disc agree with, to 0.75 mm: it reaches both vertebral corners, whereas the
+    nucleus' boundary covers only the middle. The line is then refined by least squares on the
+    columns that agree with it. The endplate runs over those columns in one group around the
+    seed (runs at least 2 mm long, gaps up to 20 mm, the length of a nucleus); its ends are the
+    vertebral corners.
     """
     cols = np.array([i for i, e in enumerate(est) if e is not None], dtype=float)
     if cols.size < 6:
         return None
     vals = np.array([est[int(i)] for i in cols], dtype=float)
-    keep = np.ones(cols.size, bool)
-    inward, outward = 0.75 / _STEP_MM, 2.5 / _STEP_MM
-    # Start from the columns near the seed, then let the fit spread.
-    near = np.abs(cols - ia0) <= 10.0 / _STEP_MM
-    if near.sum() >= 4:
-        centre = float(np.median(vals[near]))
-        keep = np.abs(vals - centre) <= 6.0 / _STEP_MM
-    coef = np.array([0.0, float(np.median(vals[keep]))]) if keep.any() else None
-    for _ in range(10):
+    band = 0.75 / _STEP_MM
+    coef = _consensus_line(cols, vals, band)
+    if coef is None:
+        return None
+    for _ in range(3):
+        keep = np.abs(vals - np.polyval(coef, cols)) <= band
         if keep.sum() < 6:
             return None
-        coef = np.polyfit(cols[keep], vals[keep], 1) if np.ptp(cols[keep]) > 0 else coef
-        resid = sign * (vals - np.polyval(coef, cols))
-        new = (resid >= -inward) & (resid <= outward)
-        if np.array_equal(new, keep):
-            break
-        keep = new
+        coef = np.polyfit(cols[keep], vals[keep], 1)
+    keep = np.abs(vals - np.polyval(coef, cols)) <= band
     on_line = cols[keep]
     if on_line.size < 6:
         return None
@@ -530,6 +547,33 @@ def _chain(est: list[float | None], ia0: int, sign: int) -> dict[str, Any] | Non
         "b_end": {"ant": _end_value(list(ys[::-1])), "post": _end_value(list(ys))},
         "b_at_seed": float(np.polyval(coef, ia0)),
     }
+
+
+def _consensus_line(cols: np.ndarray, vals: np.ndarray, band: float) -> np.ndarray | None:
+    """Line through two boundary points that the most 2 mm stretches of columns agree with."""
+    bins = np.floor(cols * _STEP_MM / 2.0).astype(int)
+    pick = np.arange(0, cols.size, max(1, cols.size // 80))
+    i, j = np.triu_indices(pick.size, k=1)
+    i, j = pick[i], pick[j]
+    apart = np.abs(cols[j] - cols[i]) * _STEP_MM >= 5.0
+    i, j = i[apart], j[apart]
+    if i.size == 0:
+        return None
+    slope = (vals[j] - vals[i]) / (cols[j] - cols[i])
+    ok = np.abs(slope) <= math.tan(math.radians(25.0))
+    i, j, slope = i[ok], j[ok], slope[ok]
+    if i.size == 0:
+        return None
+    intercept = vals[i] - slope * cols[i]
+    resid = np.abs(vals[None, :] - (slope[:, None] * cols[None, :] + intercept[:, None]))
+    inlier = resid <= band
+    n_bins = int(bins.max()) + 1
+    covered = np.zeros((i.size, n_bins), dtype=bool)
+    rows, which = np.nonzero(inlier)
+    covered[rows, bins[which]] = True
+    score = covered.sum(axis=1) + 1e-3 * inlier.sum(axis=1)
+    best = int(np.argmax(score))
+    return np.array([slope[best], intercept[best]])
 
 
 def _end_value(values: list[float]) -> float:
