@@ -98,7 +98,7 @@ def test_statistics_and_exclusions(hand_made):
 
 
 def test_derived_rois_are_voxel_weighted(hand_made):
-    t2map, rois, labels, t2, _ = hand_made
+    t2map, rois, *_ = hand_made
     table = measure(t2map, rois, t2_range_ms=(5, 2000)).set_index("roi")
     five = table.loc[["AF_anterior", "NP_anterior", "NP_central", "NP_posterior", "AF_posterior"]]
     for name, members in {"NP": [1, 2, 3], "AF": [0, 4], "disc": [0, 1, 2, 3, 4]}.items():

@@ -65,5 +65,5 @@ def test_bad_files_name_the_file(tmp_path, content, message):
 def test_missing_file(tmp_path):
     with pytest.raises(RoiError, match="no such discs file"):
         load_discs(tmp_path / "nope.json")
-    with pytest.raises(RoiError, match="no discs.json or rois.json"):
+    with pytest.raises(RoiError, match=r"no discs\.json or rois\.json"):
         load_discs(tmp_path)

@@ -111,7 +111,7 @@ def test_dict_round_trip(nested):
 def test_from_dict_accepts_made_by_and_names_the_entry():
     g = DiscGeometry.from_dict({"level": "L3-L4", "center_ras_mm": [0, 0, 0], "made_by": "auto"})
     assert g.method == "auto"
-    with pytest.raises(RoiError, match="^discs.json, disc 2: disc L3-L4: Pfirrmann"):
+    with pytest.raises(RoiError, match=r"^discs\.json, disc 2: disc L3-L4: Pfirrmann"):
         DiscGeometry.from_dict(
             {"level": "L3-L4", "center_ras_mm": [0, 0, 0], "pfirrmann": 0},
             where="discs.json, disc 2",
@@ -135,7 +135,7 @@ def test_transformed_moves_every_point():
         outline_ras_mm=[[0, 1, 2], [0, 3, 4], [0, 5, 0]],
         center_ras_mm=[0, 1, 1],
     )
-    moved = g.transformed(lambda p: p + [1.0, 2.0, 3.0], method="propagated")
+    moved = g.transformed(lambda p: p + np.array([1.0, 2.0, 3.0]), method="propagated")
     np.testing.assert_allclose(moved.corner_array() - g.corner_array(), [[1, 2, 3]] * 4)
     np.testing.assert_allclose(moved.outline_ras_mm - g.outline_ras_mm, [[1, 2, 3]] * 3)
     np.testing.assert_allclose(moved.center_ras_mm, [1, 3, 4])

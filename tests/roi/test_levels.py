@@ -33,7 +33,7 @@ def test_unknown_levels_are_refused_with_the_list(name):
 
 
 def test_unknown_level_message_names_where():
-    with pytest.raises(RoiError, match="^my/discs.json: unknown"):
+    with pytest.raises(RoiError, match=r"^my/discs\.json: unknown"):
         normalise_level("L7-S1", where="my/discs.json")
 
 
@@ -60,7 +60,7 @@ def test_parse_label_refuses_non_roi_values(value):
 
 
 def test_roi_numbers_out_of_range():
-    with pytest.raises(RoiError, match="ROI number must be 1..5"):
+    with pytest.raises(RoiError, match=r"ROI number must be 1\.\.5"):
         label_value("L4-L5", 6)
 
 

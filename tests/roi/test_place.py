@@ -156,7 +156,7 @@ def test_flag_mode_keeps_the_good_discs(band_exam):
 
 def test_overlapping_discs_are_flagged(band_exam):
     c = band_exam.corners_ras["L3-L4"]
-    shifted = {k: v + [0, 0, 3.0] for k, v in c.items()}
+    shifted = {k: v + np.array([0, 0, 3.0]) for k, v in c.items()}
     rois = place_rois(
         band_exam.t2map,
         [DiscGeometry("L3-L4", corners_ras_mm=c), DiscGeometry("L2-L3", corners_ras_mm=shifted)],

@@ -90,12 +90,12 @@ def test_load_refuses_inconsistent_files(placed, tmp_path):
     with pytest.raises(RoiError, match="label 41 is"):
         DiscROIs.load(tmp_path)
     (tmp_path / "rois.nii.gz").unlink()
-    with pytest.raises(RoiError, match="rois.nii.gz: missing"):
+    with pytest.raises(RoiError, match=r"rois\.nii\.gz: missing"):
         DiscROIs.load(tmp_path)
 
 
 def test_labels_without_geometry_are_refused(placed):
     labels = placed.labels.copy()
     labels[0, 0, 0] = 51
-    with pytest.raises(RoiError, match="label 51 .*L5-S1.* has no disc geometry"):
+    with pytest.raises(RoiError, match=r"label 51 .*L5-S1.* has no disc geometry"):
         DiscROIs(labels, placed.affine, placed.discs)
