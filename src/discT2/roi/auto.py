@@ -6,9 +6,11 @@ across that axis, at the scale of a disc's half height, minus the one along it).
 candidate a disc is grown (:func:`~discT2.roi.segment.track_disc`); candidates that are not inside
 a disc are refused there. The discs found are merged, ordered from the top, and the longest
 column of them that a spine can make (neighbours 15-100 mm apart, similar tilt, length and
-position) is kept; a gap of about two spacings means a disc was missed, and the levels skip it.
-The lowest is named ``L5-S1`` (or ``lowest_level``) and the others upwards from it. Every disc
-is flagged ``auto`` for review; a reader can rename levels with :func:`relabel`.
+position) is kept. Where it has a gap of about two spacings, the missed disc (a faint one) is
+looked for again from points around where its neighbours' spacing puts it; if it stays missing,
+the levels skip it and the disc below the gap is flagged. The lowest disc is named ``L5-S1``
+(or ``lowest_level``) and the others upwards from it. Every disc is flagged ``auto`` for
+review; a reader can rename levels with :func:`relabel`.
 """
 
 from __future__ import annotations
@@ -233,7 +235,48 @@ def _discs_on_slice(image: Any, grid: Grid, plane: SlicePlane, k: int) -> list[D
         if dup:
             continue
         tracks.append(track)
-    return _column(tracks, plane)
+    column = _column(tracks, plane)
+    return _fill_gaps(column, features, grid, plane, k, level)
+
+
+def _fill_gaps(
+    column: list[DiscTrack],
+    features: np.ndarray,
+    grid: Grid,
+    plane: SlicePlane,
+    k: int,
+    level: float,
+) -> list[DiscTrack]:
+    """Look again where the column has a gap of about two disc spacings (a missed disc).
+
+    A faint disc (degenerated, dark like the bone) may give no candidate point of its own; it
+    is searched for from points around where the spacing of its neighbours puts it.
+    """
+    if len(column) < 3:
+        return column
+    pos = np.array([t.centre_2d @ plane.superior for t in column])
+    gaps = -np.diff(pos)
+    spacing = float(np.median(gaps))
+    out = [column[0]]
+    for upper, lower, gap in zip(column[:-1], column[1:], gaps, strict=True):
+        steps = int(np.rint(gap / spacing))
+        for m in range(1, steps):
+            guess = upper.centre_2d + (lower.centre_2d - upper.centre_2d) * m / steps
+            for ds in (0.0, 3.0, -3.0):
+                for da in (0.0, 5.0, -5.0):
+                    seed = guess + ds * plane.superior + da * plane.anterior
+                    try:
+                        found = track_disc(features, grid, plane, k, seed, edge_level=level)
+                    except RoiError:
+                        continue
+                    if _neighbours(out[-1], found, plane) and _neighbours(found, lower, plane):
+                        out.append(found)
+                        break
+                else:
+                    continue
+                break
+        out.append(lower)
+    return out
 
 
 def _seeds(features: np.ndarray, plane: SlicePlane) -> list[np.ndarray]:

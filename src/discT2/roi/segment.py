@@ -1,18 +1,20 @@
 """Grow a disc from one click: find its endplates and corners on the echo images or T2 map.
 
 The disc is followed in its own frame. Around the click the images are resampled on a grid
-(a along the disc's antero-posterior axis, b across it, 0.5 mm steps), after the disc's tilt is
-found as the rotation that makes the two endplate edges sharpest. The endplates are the edges
-across b (multi-channel gradient magnitude) nearest the click on either side; each is tracked
-anteriorly and posteriorly along a, following its own slope, until its strength stays below
-half its strength near the click (the vertebral corner, where the endplate ends). The four ends
-are the corners; the two tracks make the outline. The result is refused (a click outside any
-disc) unless it looks like a disc: 2-20 mm high, at least 1.5 times as long as high, both
-endplates clearly stronger than noise, and thinner than the structures above and below it (the
-vertebral bodies).
+(``a`` along the disc's antero-posterior axis, ``b`` across it, 0.5 mm steps), after the disc's
+tilt is found as the rotation (within +-45 degrees) that makes the edges above and below the
+click sharpest. Beyond each endplate lies a vertebral body: its signal is taken from the first
+edge-free stretch of at least 6 mm past the disc. In every column the endplate is where the
+signal turns into that body's (within 3 noise SDs, or a dark cortical line), placed at the
+half-way point of the transition. The endplate is the straight line most 2 mm stretches of the
+disc agree with (the nucleus' boundary, which a thin annulus blurs into something bone-like,
+covers only the middle); it ends where the vertebral body ends, which gives the corners.
 
-Works in mm on any in-plane axis order, sign or pixel size; uses all given channels (echoes,
-T2, S0), so it does not depend on whether the nucleus is brighter or darker than the vertebrae.
+A click is refused (not inside a disc) unless the structure around it is 2-20 mm high, at least
+1.5 times as long as high, between two bodies of the same tissue, unlike them, and thinner
+than them. The algorithm works in mm on any in-plane axis order, sign or pixel size, and uses all
+given channels (echoes, or S0 and T2), so it does not depend on whether the nucleus is brighter
+or darker than the bone.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ class DiscTrack:
     tilt_deg: float
     height_mm: float
     length_mm: float
-    strength: float  # disc-to-vertebra contrast at the seed, in noise SDs
+    strength: float  # contrast of the disc's interior to the vertebral bodies, in noise SDs
     centre_2d: np.ndarray
 
 
@@ -139,23 +141,6 @@ def _edge_strength(samples: np.ndarray, sigma_a: float, sigma_b: float) -> np.nd
     across = np.sqrt(np.sum(grad_b * grad_b, axis=0))
     along = np.sqrt(np.sum(grad_a * grad_a, axis=0))
     return np.clip(across - along, 0.0, None)
-
-
-def _peaks(profile: np.ndarray) -> np.ndarray:
-    """Indices of local maxima of a 1-D profile."""
-    p = profile
-    inner = (p[1:-1] >= p[:-2]) & (p[1:-1] > p[2:])
-    return np.nonzero(inner)[0] + 1
-
-
-def _refine(profile: np.ndarray, idx: int) -> float:
-    """Sub-sample peak position by a parabola through three samples."""
-    if 0 < idx < len(profile) - 1:
-        y0, y1, y2 = profile[idx - 1], profile[idx], profile[idx + 1]
-        denom = y0 - 2 * y1 + y2
-        if denom < 0:
-            return idx + float(np.clip(0.5 * (y0 - y2) / denom, -0.5, 0.5))
-    return float(idx)
 
 
 def _slice_edge_level(features: np.ndarray, plane: SlicePlane) -> float:
@@ -214,10 +199,9 @@ def track_disc(
         model = _vertebra_model(samples[:, near], strength[near], ib0, sign, floor, h_lim)
         if model is None:
             raise _Refusal(f"no vertebral body {'above' if sign > 0 else 'below'} the point")
-        contrast = float(_distance(seed_value[:, None], model)[0])
-        if contrast < _VERTEBRA_SIGMAS:
+        # A click in bone looks like the next bone (the interior is checked again below).
+        if float(_distance(seed_value[:, None], model)[0]) < 0.5 * _VERTEBRA_SIGMAS:
             raise _Refusal("the point looks like the vertebral body next to it")
-        model["contrast"] = contrast
         est = _boundaries(samples, valid, ib0, sign, model, h_lim)
         chain = _chain(est, ia0, sign)
         if chain is None:
@@ -226,10 +210,17 @@ def track_disc(
             **chain,
             "b0": b[0] + chain["b_at_seed"] * _STEP_MM,
             "neighbour_mm": model["thickness_mm"],
-            "strength": model["contrast"],
             "model": model,
         }
     sup, inf = sides["sup"], sides["inf"]
+    # The disc between the endplates, near the click, must not look like the bone.
+    inner = samples[:, near][:, :, (b >= inf["b0"] + 1.0) & (b <= sup["b0"] - 1.0)]
+    if inner.shape[2] == 0:
+        raise _Refusal("the endplates found above and below the point touch")
+    interior = np.median(inner.reshape(inner.shape[0], -1), axis=1)
+    contrast = min(float(_distance(interior[:, None], t["model"])[0]) for t in (sup, inf))
+    if contrast < _VERTEBRA_SIGMAS:
+        raise _Refusal("the structure at the point looks like the vertebral bodies next to it")
     # A disc lies between two vertebral bodies of the same tissue.
     up, down = sup["model"]["mean"], inf["model"]["mean"]
     scale = np.maximum(np.abs(up), np.abs(down))
@@ -267,12 +258,12 @@ def track_disc(
             "high; a disc is much longer than high"
         )
     for side, vals in (("anterior", a_ant), ("posterior", a_post)):
-        if abs(vals["sup"] - vals["inf"]) > max(10.0, h0):
+        if abs(vals["sup"] - vals["inf"]) > max(10.0, h0, 12.0 * half_px):
             raise _Refusal(
                 f"the {side} ends of the two endplates are "
                 f"{abs(vals['sup'] - vals['inf']):.1f} mm apart"
             )
-    mean_strength = float(np.mean([sup["strength"], inf["strength"]]))
+    mean_strength = contrast
     u, v = frame.axes(theta)
 
     def to_2d(aa: float, bb: float) -> np.ndarray:
@@ -360,8 +351,7 @@ _DARK = 0.72
 _CLUSTER_MM = 3.5
 #: The shortest edge-free stretch taken for the interior of a vertebral body.
 _QUIET_MM = 6.0
-#: Largest jump of an endplate between neighbouring columns, and longest gap in its track.
-_JUMP_MM = 2.0
+#: Longest gap between the columns of one stretch of an endplate.
 _GAP_MM = 2.5
 
 
@@ -409,7 +399,6 @@ def _vertebra_model(
         "mean": mean,
         "sd": sd,
         "thickness_mm": (stop - start + 1) * _STEP_MM if stop < len(idx) - 1 else np.inf,
-        "contrast": 0.0,
     }
 
 
@@ -544,7 +533,6 @@ def _chain(est: list[float | None], ia0: int, sign: int) -> dict[str, Any] | Non
         "line": coef,
         "ant": float(xs[-1]),
         "post": float(xs[0]),
-        "b_end": {"ant": _end_value(list(ys[::-1])), "post": _end_value(list(ys))},
         "b_at_seed": float(np.polyval(coef, ia0)),
     }
 
@@ -574,11 +562,6 @@ def _consensus_line(cols: np.ndarray, vals: np.ndarray, band: float) -> np.ndarr
     score = covered.sum(axis=1) + 1e-3 * inlier.sum(axis=1)
     best = int(np.argmax(score))
     return np.array([slope[best], intercept[best]])
-
-
-def _end_value(values: list[float]) -> float:
-    """Boundary at a track's end: the median of its last 1.5 mm (partial volume at corners)."""
-    return float(np.median(values[:3]))
 
 
 def grow_disc(
