@@ -153,7 +153,9 @@ def detect_discs(
                         "lowest_level": lowest,
                         "n_found": len(best),
                     },
-                    "flags": ["review", "disc_missed_above"] if gap else ["review"],
+                    "flags": ["review"]
+                    + (["disc_missed_above"] if gap else [])
+                    + (["check_corners"] if track.uneven_ends else []),
                 },
             )
         )

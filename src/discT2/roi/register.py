@@ -119,6 +119,8 @@ def register_rigid(
     RegistrationError
         SimpleITK failed (e.g. the images do not overlap).
     """
+    if metric not in ("correlation", "mutual_information"):
+        raise RoiError(f"metric must be 'correlation' or 'mutual_information'; got {metric!r}")
     sitk = _sitk()
     f_img = _to_sitk(fixed.astype(np.float32), fixed_grid)
     m_img = _to_sitk(moving.astype(np.float32), moving_grid)
@@ -224,6 +226,7 @@ def propagate(
     per_disc: bool = True,
     reader: str = "",
     region_mm: float = 20.0,
+    metric: str = "correlation",
     place_options: Mapping[str, Any] | None = None,
 ) -> DiscROIs:
     """Carry baseline ROIs to a follow-up exam by rigid registration.
@@ -240,6 +243,8 @@ def propagate(
         Who will review the propagated discs.
     region_mm : float
         How far around each disc (in-plane) the per-disc registration looks.
+    metric : {'correlation', 'mutual_information'}
+        Similarity measure (see :func:`register_rigid`).
     place_options : mapping, optional
         Options of :func:`discT2.place_rois`; default the ones the baseline ROIs were placed with.
 
@@ -266,7 +271,7 @@ def propagate(
         raise RoiError("the baseline ROIs are not on the baseline image's grid")
     fixed = registration_image(baseline)
     moving = registration_image(followup)
-    global_m = register_rigid(fixed, base_grid, moving, fu_grid)
+    global_m = register_rigid(fixed, base_grid, moving, fu_grid, metric=metric)
     logger.info("global registration: translation %s mm", np.round(global_m[:3, 3], 2).tolist())
     options = dict(baseline_rois.options)
     options.update(place_options or {})
@@ -286,6 +291,7 @@ def propagate(
                     initial=global_m,
                     iterations=100,
                     max_step_mm=0.5,
+                    metric=metric,
                 )
             except RegistrationError as exc:
                 logger.warning("disc %s: per-disc registration failed (%s)", disc.level, exc)

@@ -90,6 +90,7 @@ class DiscTrack:
     length_mm: float
     strength: float  # contrast of the disc's interior to the vertebral bodies, in noise SDs
     centre_2d: np.ndarray
+    uneven_ends: tuple[str, ...] = ()  # sides where the two endplates end far apart
 
 
 class _Frame:
@@ -155,6 +156,10 @@ def _slice_edge_level(features: np.ndarray, plane: SlicePlane) -> float:
 
 class _Refusal(RoiError):
     """The seed is not inside a disc."""
+
+
+class _Unsure(RoiError):
+    """Something disc-like is at the seed, but its corners could not be found consistently."""
 
 
 def track_disc(
@@ -250,16 +255,19 @@ def track_disc(
     a_ant = {n: a[0] + t["ant"] * _STEP_MM for n, t in (("sup", sup), ("inf", inf))}
     a_post = {n: a[0] + t["post"] * _STEP_MM for n, t in (("sup", sup), ("inf", inf))}
     if not (min(a_ant.values()) > 0 > max(a_post.values())):
-        raise _Refusal("the endplates found do not extend both ways from the point")
+        raise _Unsure("the endplates found do not extend both ways from the point")
     length = 0.5 * ((a_ant["sup"] - a_post["sup"]) + (a_ant["inf"] - a_post["inf"]))
     if length < 1.5 * h0 or length < 10.0:
         raise _Refusal(
             f"the structure at the point is {length:.1f} mm long and {h0:.1f} mm "
             "high; a disc is much longer than high"
         )
+    uneven = []
     for side, vals in (("anterior", a_ant), ("posterior", a_post)):
+        if abs(vals["sup"] - vals["inf"]) > max(4.0, 8.0 * half_px):
+            uneven.append(side)
         if abs(vals["sup"] - vals["inf"]) > max(10.0, h0, 12.0 * half_px):
-            raise _Refusal(
+            raise _Unsure(
                 f"the {side} ends of the two endplates are "
                 f"{abs(vals['sup'] - vals['inf']):.1f} mm apart"
             )
@@ -317,6 +325,7 @@ def track_disc(
         length_mm=float(length),
         strength=mean_strength,
         centre_2d=centre,
+        uneven_ends=tuple(uneven),
     )
 
 
@@ -630,6 +639,12 @@ def grow_disc(
             max_height_mm=max_height_mm,
             max_half_length_mm=max_half_length_mm,
         )
+    except _Unsure as exc:
+        raise RoiError(
+            f"disc {level}: could not find the disc's corners from the click at RAS "
+            f"{np.round(click, 1).tolist()} mm ({exc}); click nearer the middle of the disc, or "
+            "place its four corners"
+        ) from exc
     except RoiError as exc:
         raise RoiError(
             f"disc {level}: the click at RAS {np.round(click, 1).tolist()} mm is not inside a "
@@ -649,6 +664,7 @@ def grow_disc(
                 "height_mm": round(found.height_mm, 2),
                 "length_mm": round(found.length_mm, 2),
                 "contrast_sd": round(found.strength, 2),
-            }
+            },
+            "flags": ["check_corners"] if found.uneven_ends else [],
         },
     )
