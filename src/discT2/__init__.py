@@ -24,6 +24,7 @@ from discT2.errors import (
 from discT2.fit import FIT_METHODS, T2Model, auto_mask, estimate_noise_sigma, fit_t2
 from discT2.io import SeriesInfo, find_series, load_series
 from discT2.maps import FitFlag, T2Map
+from discT2.measure import measure
 from discT2.phantom.exam import make_exam
 from discT2.phantom.study import make_study
 from discT2.report import (
@@ -34,12 +35,28 @@ from discT2.report import (
     welch_from_summary,
     write_report,
 )
+from discT2.roi import (
+    LEVELS,
+    ROI_NAMES,
+    DiscGeometry,
+    DiscROIs,
+    detect_discs,
+    grow_disc,
+    load_discs,
+    place_rois,
+    propagate,
+    save_discs,
+)
 from discT2.series import MultiEchoSeries
 
 __all__ = [
     "CATEGORIES",
     "FIT_METHODS",
+    "LEVELS",
+    "ROI_NAMES",
     "DicomSeriesError",
+    "DiscGeometry",
+    "DiscROIs",
     "DiscT2Error",
     "EchoTimeError",
     "FitFlag",
@@ -59,15 +76,22 @@ __all__ = [
     "auto_mask",
     "change_table",
     "cpmg_signal",
+    "detect_discs",
     "estimate_noise_sigma",
     "find_series",
     "fit_t2",
+    "grow_disc",
+    "load_discs",
     "load_series",
     "make_exam",
     "make_study",
+    "measure",
     "phantom",
+    "place_rois",
+    "propagate",
     "protocol_drift",
     "sample_study",
+    "save_discs",
     "trial_table",
     "welch_from_summary",
     "write_report",
