@@ -147,6 +147,10 @@ def register_rigid(
     else:
         reg.SetMetricAsCorrelation()
     reg.SetInterpolator(sitk.sitkLinear)
+    if min(fixed.shape) < 4 or min(moving.shape) < 4:
+        # the metric's Gaussian gradient filter needs 4 voxels per axis; use central differences
+        reg.SetMetricUseFixedImageGradientFilter(False)
+        reg.SetMetricUseMovingImageGradientFilter(False)
     if mask is not None:
         reg.SetMetricFixedMask(_to_sitk(mask.astype(np.uint8), fixed_grid))
     reg.SetOptimizerAsRegularStepGradientDescent(
@@ -156,7 +160,9 @@ def register_rigid(
         relaxationFactor=0.6,
     )
     reg.SetOptimizerScalesFromPhysicalShift()
-    if mask is None:
+    # ITK's Gaussian pyramid needs at least 4 voxels along every axis; a few-slice sagittal stack
+    # (3-5 slices is common for T2 mapping) gets a single full-resolution level instead.
+    if mask is None and min(fixed.shape) >= 8 and min(moving.shape) >= 8:
         reg.SetShrinkFactorsPerLevel([2, 1])
         reg.SetSmoothingSigmasPerLevel([1.0, 0.0])
     else:
