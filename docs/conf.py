@@ -40,7 +40,12 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "reference/cli_examples/*.md", "**/.ipynb_checkpoints"]
+exclude_patterns = [
+    "_build",
+    "reference/cli_examples/*.md",  # included by the CLI page
+    "methods/validation_sample.md",  # included by the validation page
+    "**/.ipynb_checkpoints",
+]
 templates_path: list[str] = []
 
 # Markdown (MyST): ``:::`` fences for admonitions, definition lists, and anchors for headings
