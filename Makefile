@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint install
+.PHONY: demo test lint install docs docs-install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +12,7 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[test]"
 
-LINT_PATHS := src tests $(wildcard benchmarks plugins docs/*.py)
+LINT_PATHS := src tests $(wildcard benchmarks plugins docs/*.py docs/_ext docs/figures)
 
 lint: install
 	$(BIN)/ruff check $(LINT_PATHS)
@@ -20,3 +20,10 @@ lint: install
 
 test: install lint
 	$(BIN)/python -m pytest
+
+docs-install: $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[docs]"
+
+# The documentation site, warnings as errors (the API and CLI pages are written at build time).
+docs: docs-install
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html

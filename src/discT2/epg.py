@@ -4,9 +4,10 @@ Multi-echo (fast) spin-echo trains on clinical scanners refocus with angles belo
 much of the slice (B1 inhomogeneity, slice profile, SAR limits). Part of the magnetisation is then
 stored longitudinally and returns as stimulated echoes, so the echo amplitudes are not a
 mono-exponential decay: echo 1 is low, echo 2 high, and a mono-exponential fit overestimates T2
-by 10-40 % (McPhee & Wilman, JMRI 2018). The EPG model (Hennig 1988; Weigel 2015) predicts the
-amplitudes exactly for given T2, T1 and refocusing angle; discT2 uses it to simulate data
-(:mod:`discT2.phantom`) and to fit T2 with B1 (:mod:`discT2.fit`).
+by 10-40 % (McPhee & Wilman, JMRI 2018). The EPG model (Hennig 1988 [1]_; Weigel 2015 [2]_)
+predicts the amplitudes exactly for given T2, T1 and refocusing angle; discT2 uses it to simulate
+data (:mod:`discT2.phantom`) and to fit T2 with B1 (:mod:`discT2.fit`). The slice profiles of
+:func:`sinc_slice_profile` follow the windowed-sinc pulses MyoQMRI assumes [4]_.
 
 Notes
 -----
@@ -20,7 +21,8 @@ with ``Z = i z``, a refocusing pulse of angle a about x acts as::
 
 Between pulses the transverse states decay with T2 and move one order per half echo spacing; the
 longitudinal states decay with T1. Longitudinal recovery (towards +Z) is not in the CPMG phase
-and is crushed in practice, so it is left out, as in StimFit (Lebel & Wilman, MRM 2010).
+and is crushed in practice, so it is left out, as in StimFit (Lebel & Wilman, MRM 2010
+[3]_).
 
 References
 ----------

@@ -145,6 +145,11 @@ class T2Map:
     def save(self, folder: str | os.PathLike) -> dict[str, Path]:
         """Write every map as NIfTI plus ``fit.json`` (provenance and metadata) into ``folder``.
 
+        Parameters
+        ----------
+        folder : path-like
+            Output folder (created if needed); existing maps of the same names are replaced.
+
         Returns
         -------
         dict
@@ -173,6 +178,11 @@ class T2Map:
 
         Maps other than ``t2.nii.gz`` that are absent are filled with NaN (flags with 0), so a
         T2 map from another tool can be measured too.
+
+        Parameters
+        ----------
+        path : path-like
+            The folder :meth:`save` wrote, or its ``t2.nii.gz``.
         """
         path = Path(path)
         folder = path.parent if path.is_file() else path

@@ -224,6 +224,11 @@ class MultiEchoSeries:
         """Return a new series holding only some echoes (e.g. ``slice(1, None)`` drops echo 1).
 
         The metadata are copied and record which echoes of the source were kept.
+
+        Parameters
+        ----------
+        indices : sequence of int, ndarray or slice
+            Echo indices (0-based, in the order of ``echo_times_ms``) to keep.
         """
         idx = np.arange(self.n_echoes)[indices]
         meta = copy.deepcopy(self.meta)
@@ -234,13 +239,25 @@ class MultiEchoSeries:
         return MultiEchoSeries(self._data[..., idx], self._echo_times_ms[idx], self._affine, meta)
 
     def world_to_voxel(self, points_ras_mm: np.ndarray) -> np.ndarray:
-        """Map RAS mm points, shape (..., 3), to continuous voxel indices (..., 3)."""
+        """Map RAS mm points, shape (..., 3), to continuous voxel indices (..., 3).
+
+        Parameters
+        ----------
+        points_ras_mm : ndarray, shape (..., 3)
+            Points in patient RAS millimetres.
+        """
         pts = np.asarray(points_ras_mm, dtype=float)
         inv = np.linalg.inv(self._affine)
         return pts @ inv[:3, :3].T + inv[:3, 3]
 
     def voxel_to_world(self, ijk: np.ndarray) -> np.ndarray:
-        """Map voxel indices, shape (..., 3), to RAS mm points (..., 3)."""
+        """Map voxel indices, shape (..., 3), to RAS mm points (..., 3).
+
+        Parameters
+        ----------
+        ijk : ndarray, shape (..., 3)
+            Voxel indices ``(i, j, k)``, integer or continuous.
+        """
         ijk = np.asarray(ijk, dtype=float)
         return ijk @ self._affine[:3, :3].T + self._affine[:3, 3]
 

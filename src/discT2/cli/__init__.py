@@ -43,7 +43,13 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``discT2`` command line; returns the exit status (0 success, 1 partial, 2 error)."""
+    """Run the ``discT2`` command line; returns the exit status (0 success, 1 partial, 2 error).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after ``discT2`` (default: ``sys.argv[1:]``).
+    """
     parser = get_parser()
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO

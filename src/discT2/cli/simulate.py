@@ -20,8 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description=(
             "Simulate a disc-regeneration study of synthetic sagittal lumbar-spine multi-echo "
             "spin-echo exams: subjects x visits, one index disc per subject whose T2 changes by "
-            "a known %%, two control discs that do not, repositioning between visits, mixed "
-            "scanner vendors. Writes study.csv, arms.csv, truth.csv, a README, and per exam "
+            "a known percentage, two control discs that do not, repositioning between visits, "
+            "mixed scanner vendors. Writes study.csv, arms.csv, truth.csv, a README, and per exam "
             "DICOM (and/or NIfTI) plus truth maps and the true discs.json."
         ),
     )

@@ -85,7 +85,22 @@ def bessel_i0e_i1e(x):
 
 @njit(cache=True, nogil=True)
 def rician_mean(nu, sigma):
-    """Expected magnitude ``E[M]`` and its derivative ``dE/dnu`` for true signal ``nu >= 0``."""
+    """Expected magnitude ``E[M]`` and its derivative ``dE/dnu`` for true signal ``nu >= 0``.
+
+    Parameters
+    ----------
+    nu : float
+        True (noise-free) signal amplitude, >= 0.
+    sigma : float
+        Noise standard deviation per channel, > 0.
+
+    Returns
+    -------
+    mean : float
+        ``sigma sqrt(pi/2) exp(-x) [(1 + 2x) I0(x) + 2x I1(x)]`` with ``x = nu**2 / (4 sigma**2)``.
+    slope : float
+        ``dE/dnu = sqrt(pi/2) nu / (2 sigma) exp(-x) (I0(x) + I1(x))``.
+    """
     x = nu * nu / (4.0 * sigma * sigma)
     i0, i1 = bessel_i0e_i1e(x)
     mean = sigma * _SQRT_HALF_PI * ((1.0 + 2.0 * x) * i0 + 2.0 * x * i1)

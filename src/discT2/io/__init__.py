@@ -123,6 +123,12 @@ def find_series(path: PathInput) -> list[SeriesInfo]:
     series appear once, merged. Localizers, phase images, single-echo series and non-DICOM files
     are left out. For NIfTI input, one entry describing the file(s).
 
+    Parameters
+    ----------
+    path : str, path-like or sequence of them
+        A DICOM folder, DICOMDIR, file or list of files, or NIfTI file(s), as for
+        :func:`load_series`.
+
     Raises
     ------
     InputError

@@ -73,6 +73,11 @@ def save_map(
 def load_map(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read a NIfTI map; returns ``(array, affine)`` with the data as stored (scaled by the header).
 
+    Parameters
+    ----------
+    path : path-like
+        A ``.nii`` or ``.nii.gz`` file.
+
     Raises
     ------
     InputError
@@ -96,7 +101,13 @@ def _sidecar_path(path: Path) -> Path:
 
 
 def is_nifti(path: str | os.PathLike) -> bool:
-    """True when the path names a NIfTI file (``.nii`` or ``.nii.gz``)."""
+    """True when the path names a NIfTI file (``.nii`` or ``.nii.gz``).
+
+    Parameters
+    ----------
+    path : path-like
+        Any file name; only the suffix is looked at.
+    """
     name = Path(path).name.lower()
     return name.endswith((".nii", ".nii.gz"))
 
@@ -104,17 +115,26 @@ def is_nifti(path: str | os.PathLike) -> bool:
 def load_nifti_series(path: str | os.PathLike) -> MultiEchoSeries:
     """Read a 4-D NIfTI (echo last) with its BIDS-style JSON sidecar as a multi-echo series.
 
-     The sidecar (same name, ``.json``) gives ``EchoTime`` in **seconds**, as BIDS does, as a list
-    with
-     one value per volume. Other BIDS fields fill the metadata when present (``Manufacturer``,
-     ``MagneticFieldStrength``, ``RepetitionTime`` (s), ``FlipAngle``, ``RefocusingFlipAngle``,
-     ``SeriesDescription``, ``SliceThickness``).
+    The sidecar (same name, ``.json``) gives ``EchoTime`` in **seconds**, as BIDS does, as a list
+    with one value per volume. Other BIDS fields fill the metadata when present
+    (``Manufacturer``, ``MagneticFieldStrength``, ``RepetitionTime`` (s), ``FlipAngle``,
+    ``RefocusingFlipAngle``, ``SeriesDescription``, ``SliceThickness``).
 
-     Raises
-     ------
-     InputError
-         The file or its sidecar is missing or unreadable, the image is not 4-D, or the sidecar's
-         echo times do not match the volumes.
+    Parameters
+    ----------
+    path : path-like
+        The ``.nii`` or ``.nii.gz`` file; the sidecar is the same name with ``.json``.
+
+    Returns
+    -------
+    MultiEchoSeries
+        The echoes in the order of the sidecar's echo times, affine from the NIfTI header.
+
+    Raises
+    ------
+    InputError
+        The file or its sidecar is missing or unreadable, the image is not 4-D, or the sidecar's
+        echo times do not match the volumes.
     """
     path = Path(path)
     data, affine = load_map(path)
@@ -241,6 +261,13 @@ def save_nifti_series(series: MultiEchoSeries, path: str | os.PathLike) -> Path:
     """Write a series as 4-D NIfTI (float32, echo last) plus a BIDS-style JSON sidecar.
 
     ``EchoTime`` is written in seconds; the other metadata keep discT2's names under ``"discT2"``.
+
+    Parameters
+    ----------
+    series : MultiEchoSeries
+        The series to write.
+    path : path-like
+        The ``.nii.gz`` (or ``.nii``) file; the sidecar gets the same name with ``.json``.
     """
     path = Path(path)
     save_map(series.data, series.affine, path, dtype=np.float32)
@@ -287,7 +314,13 @@ def _meta_from_sidecar(side: dict[str, Any]) -> dict[str, Any]:
 
 
 def vendor_name(manufacturer: str) -> str:
-    """Normalise a Manufacturer string: 'siemens', 'ge', 'philips', or the lower-cased input."""
+    """Normalise a Manufacturer string: 'siemens', 'ge', 'philips', or the lower-cased input.
+
+    Parameters
+    ----------
+    manufacturer : str
+        The DICOM Manufacturer (0008,0070) or BIDS ``Manufacturer`` value.
+    """
     low = manufacturer.strip().lower()
     for key, names in (
         ("siemens", ("siemens",)),

@@ -331,11 +331,23 @@ class SpineShape:
             raise InputError(f"sacral_slope_deg must be 20-55 degrees; got {self.sacral_slope_deg}")
 
     def disc(self, level: str) -> DiscRelaxation:
-        """Relaxation of disc ``level`` (healthy unless given)."""
+        """Relaxation of disc ``level`` (healthy unless given).
+
+        Parameters
+        ----------
+        level : str
+            Disc level, ``'T12-L1'`` ... ``'L5-S1'``.
+        """
         return self.discs.get(level, healthy_disc())
 
     def with_discs(self, discs: Mapping[str, DiscRelaxation]) -> SpineShape:
-        """A copy with some discs' relaxation replaced."""
+        """A copy with some discs' relaxation replaced.
+
+        Parameters
+        ----------
+        discs : mapping of str to DiscRelaxation
+            Level to its new relaxation.
+        """
         return replace(self, discs={**self.discs, **discs})
 
 
@@ -445,7 +457,13 @@ class SpineModel:
         return self.shape.lumbar_lift_mm * np.exp(-(((np.asarray(z) - self._apex_z) / 70.0) ** 2))
 
     def skin_y(self, z: np.ndarray) -> np.ndarray:
-        """Anatomy-frame y of the skin of the back at height ``z`` (air behind it)."""
+        """Anatomy-frame y of the skin of the back at height ``z`` (air behind it).
+
+        Parameters
+        ----------
+        z : ndarray
+            Height (mm, anatomy frame).
+        """
         return self.shape.back_y_mm + self._lift(z)
 
     # ------------------------------------------------------------------ construction
@@ -557,24 +575,48 @@ class SpineModel:
         return 6.0
 
     def spinous_length(self, sigma: np.ndarray) -> np.ndarray:
-        """Length of the spinous processes (or the sacral crest) behind the laminae (mm)."""
+        """Length of the spinous processes (or the sacral crest) behind the laminae (mm).
+
+        Parameters
+        ----------
+        sigma : ndarray
+            Arc length (mm) along the posterior wall of the vertebral bodies, from its top.
+        """
         l5_bottom, s1_mid = self._sigma["L5"][1], 0.5 * sum(self._sigma["S1"])
         frac = np.clip((np.asarray(sigma) - l5_bottom) / (s1_mid - l5_bottom), 0.0, 1.0)
         return self.shape.spinous_length_mm - frac * (self.shape.spinous_length_mm - 8.0)
 
     def muscle_end(self, sigma: np.ndarray) -> np.ndarray:
-        """Distance behind the posterior wall where the muscles end and the fat begins (mm)."""
+        """Distance behind the posterior wall where the muscles end and the fat begins (mm).
+
+        Parameters
+        ----------
+        sigma : ndarray
+            Arc length (mm) along the posterior wall of the vertebral bodies, from its top.
+        """
         return self.canal_depth(sigma) + self.lamina_mm + self.spinous_length(sigma) + 2.5
 
     def disc_tilt_deg(self, level: str) -> float:
-        """Tilt of the disc's mid plane from the axial plane (positive: anterior end lower)."""
+        """Tilt of the disc's mid plane from the axial plane (positive: anterior end lower).
+
+        Parameters
+        ----------
+        level : str
+            Disc level, ``'T12-L1'`` ... ``'L5-S1'``.
+        """
         q = self.discs[level].quad
         ap = 0.5 * ((q.a_sup - q.p_sup) + (q.a_inf - q.p_inf))
         return float(np.degrees(np.arctan2(-ap[1], ap[0])))
 
     def canal_depth(self, sigma: np.ndarray) -> np.ndarray:
         """Canal depth (mm) along the posterior wall: constant in the lumbar spine, tapering in the
-        sacrum."""
+        sacrum.
+
+        Parameters
+        ----------
+        sigma : ndarray
+            Arc length (mm) along the posterior wall of the vertebral bodies, from its top.
+        """
         s1_top, s3_top = self._sigma["S1"][0], self._sigma["S3"][0]
         lumbar = self.shape.canal_depth_mm
         frac = np.clip((np.asarray(sigma) - s1_top) / (s3_top - s1_top), 0.0, 1.0)
@@ -582,11 +624,24 @@ class SpineModel:
 
     # ------------------------------------------------------------------ labelling
     def fields(self, y: np.ndarray, z: np.ndarray) -> SagittalFields:
-        """Pre-compute what labelling needs at sagittal positions ``(y, z)`` (anatomy frame)."""
+        """Pre-compute what labelling needs at sagittal positions ``(y, z)`` (anatomy frame).
+
+        Parameters
+        ----------
+        y, z : ndarray
+            Anterior and superior coordinates (mm) of the points, anatomy frame, same shape.
+        """
         return SagittalFields(self, np.asarray(y, float).ravel(), np.asarray(z, float).ravel())
 
     def label(self, f: SagittalFields, x: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Tissue at the points of ``f`` displaced to lateral position ``x`` (anatomy frame, mm).
+
+        Parameters
+        ----------
+        f : SagittalFields
+            The sagittal positions, from :meth:`fields`.
+        x : float
+            Lateral position (mm, anatomy frame; 0 is the mid-sagittal plane).
 
         Returns
         -------
@@ -662,7 +717,13 @@ class SpineModel:
         code[(aorta | iliac | ivc) & (e > 0)] = _CODE["vessel"]
 
     def static_masks(self, f: SagittalFields) -> dict[str, np.ndarray]:
-        """The parts of the labelling that do not depend on the lateral position."""
+        """The parts of the labelling that do not depend on the lateral position.
+
+        Parameters
+        ----------
+        f : SagittalFields
+            The sagittal positions, from :meth:`fields`.
+        """
         d, sig, canal = f.d, f.sigma, f.canal_depth
         out: dict[str, np.ndarray] = {}
         # thecal sac (an ellipse across the canal), conus, cauda equina roots

@@ -203,14 +203,34 @@ class Pose:
         return out
 
     def apply(self, points_ras_mm: np.ndarray) -> np.ndarray:
-        """Move anatomy-frame points ``(..., 3)`` to scanner coordinates."""
+        """Move anatomy-frame points ``(..., 3)`` to scanner coordinates.
+
+        Parameters
+        ----------
+        points_ras_mm : ndarray, shape (..., 3)
+            Points in the anatomy frame (RAS mm).
+        """
         m = self.matrix
         return np.asarray(points_ras_mm, float) @ m[:3, :3].T + m[:3, 3]
 
 
 def roi_label(level: str, roi_index: int) -> int:
-    """Label of ROI ``roi_index`` (0-4, anterior to posterior) of disc ``level`` in
-    ``rois.nii.gz``: ``10 * n + k`` with n = 1 for L1-L2 ... 5 for L5-S1 and k = 1..5."""
+    """Label of an ROI of a disc in the truth's ``rois.nii.gz``.
+
+    The label is ``10 * n + k`` with n = 1 for L1-L2 ... 5 for L5-S1 and k = 1..5.
+
+    Parameters
+    ----------
+    level : str
+        Disc level, ``'L1-L2'`` ... ``'L5-S1'``.
+    roi_index : int
+        0 (AF_anterior) to 4 (AF_posterior).
+
+    Returns
+    -------
+    int
+        The label value.
+    """
     return 10 * (TRUTH_LEVELS.index(level) + 1) + int(roi_index) + 1
 
 
@@ -377,8 +397,9 @@ class Exam:
             Exam folder (created).
         dicom, nifti, truth : bool
             What to write.
-        vendor, enhanced, series_number, patient, study_instance_uid, frame_of_reference_uid,
-        acquisition_datetime, uid_seed
+        vendor, enhanced, series_number, patient, study_instance_uid : optional
+            Passed to :func:`discT2.io.dicom_write.write_dicom_series`.
+        frame_of_reference_uid, acquisition_datetime, uid_seed : optional
             Passed to :func:`discT2.io.dicom_write.write_dicom_series`.
 
         Returns
@@ -425,7 +446,13 @@ class Exam:
         return written
 
     def write_truth(self, folder: str | os.PathLike) -> Path:
-        """Write the truth maps and JSON files into ``folder``; returns it."""
+        """Write the truth maps and JSON files into ``folder``; returns it.
+
+        Parameters
+        ----------
+        folder : path-like
+            The truth folder (created).
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         affine = self.series.affine

@@ -115,6 +115,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 def preset_plan(name: str, **overrides: Any) -> StudyPlan:
     """The :class:`StudyPlan` of a named preset, with some :func:`plan_study` arguments changed.
 
+    Parameters
+    ----------
+    name : {'sample', 'cohort', 'highres'}
+        The preset (:data:`PRESETS`).
+    **overrides
+        Arguments of :func:`plan_study` to change; ``None`` values are ignored.
+
     Examples
     --------
     >>> plan = preset_plan("sample")
@@ -183,7 +190,13 @@ class SubjectPlan:
     baseline_datetime: dt.datetime
 
     def shape_at(self, months: int) -> SpineShape:
-        """The subject's anatomy at a visit: the index disc's T2 changed, all else equal."""
+        """The subject's anatomy at a visit: the index disc's T2 changed, all else equal.
+
+        Parameters
+        ----------
+        months : int
+            Months after baseline.
+        """
         factors = [1.0 + self.change_pct[name] * months / 12.0 / 100.0 for name in ROI_NAMES]
         index = self.shape.disc(self.index_disc).scaled(factors)
         return self.shape.with_discs({self.index_disc: index})
@@ -197,7 +210,19 @@ class SubjectPlan:
 
 @dataclass(frozen=True)
 class StudyPlan:
-    """A cohort: subjects and the visits (months after baseline) every subject has."""
+    """A cohort: subjects and the visits (months after baseline) every subject has.
+
+    Attributes
+    ----------
+    subjects : tuple of SubjectPlan
+        Anatomy, scanner, index and control discs, arm and change of each subject.
+    visits_months : tuple of int
+        Visits in months after baseline, starting with 0.
+    seed : int
+        The seed everything was drawn from.
+    description : dict
+        The settings of :func:`plan_study`, written into the study's README.
+    """
 
     subjects: tuple[SubjectPlan, ...]
     visits_months: tuple[int, ...]
@@ -357,7 +382,17 @@ def _plan_subject(
 
 @dataclass
 class Study:
-    """A written synthetic study: its folder, plan and per-exam ROI truth."""
+    """A written synthetic study: its folder, plan and per-exam ROI truth.
+
+    Attributes
+    ----------
+    folder : Path
+        The study folder (``study.csv``, ``arms.csv``, ``truth.csv``, one folder per subject).
+    plan : StudyPlan
+        The cohort that was written.
+    truth_rows : list of dict
+        The rows of ``truth.csv``.
+    """
 
     folder: Path
     plan: StudyPlan

@@ -151,7 +151,13 @@ class DiscRelaxation:
             object.__setattr__(self, name, tuple(float(v) for v in values))
 
     def scaled(self, t2_factors: tuple[float, ...] | np.ndarray) -> DiscRelaxation:
-        """The same disc with each band's T2 multiplied by its factor (a treatment effect)."""
+        """The same disc with each band's T2 multiplied by its factor (a treatment effect).
+
+        Parameters
+        ----------
+        t2_factors : sequence of float or ndarray, shape (5,)
+            One factor per ROI band, anterior to posterior.
+        """
         factors = np.broadcast_to(np.asarray(t2_factors, dtype=float), (5,))
         if np.any(factors <= 0):
             raise InputError(f"T2 factors must be positive; got {factors.tolist()}")
@@ -166,6 +172,11 @@ def healthy_disc(scale: float = 1.0) -> DiscRelaxation:
 
     Nucleus 115-128 ms, annulus 55-60 ms: [V] ESR poster grade II NP 129 +/- 19 ms, AF 50-54 ms;
     Sharma 2020 healthy NP 121 +/- 22 ms. T1: [R] NP ~1200-1300 ms, AF ~900 ms.
+
+    Parameters
+    ----------
+    scale : float, optional
+        Factor on every band's T2 (a subject's or a disc's variation).
     """
     t2 = np.array([55.0, 115.0, 128.0, 120.0, 60.0]) * scale
     return DiscRelaxation(
@@ -181,6 +192,13 @@ def degenerated_disc(scale: float = 1.0, grade: int = 3) -> DiscRelaxation:
     Grade III: NP 76-84 ms, AF 47-50 ms ([V] ESR poster III NP 84 +/- 10, AF 45-48 ms;
     Takashima 2012 III 72-93 ms). Grade IV: NP 58-64 ms ([V] ESR IV 51 +/- 9, Takashima < 72 ms).
     Lower, less bright nucleus without a cleft.
+
+    Parameters
+    ----------
+    scale : float, optional
+        Factor on every band's T2 (a subject's or a disc's variation).
+    grade : {3, 4}, optional
+        Pfirrmann grade.
     """
     if grade not in (3, 4):
         raise InputError(f"degenerated_disc grade must be 3 or 4; got {grade}")

@@ -78,7 +78,15 @@ _ROLE_STYLE = {
 
 
 def figure_to_png(fig: Figure, *, dpi: float = 100) -> bytes:
-    """Render a figure to PNG bytes (Agg)."""
+    """Render a figure to PNG bytes (Agg).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure to render.
+    dpi : float, optional
+        Resolution (dots per inch).
+    """
     buffer = io.BytesIO()
     FigureCanvasAgg(fig)
     fig.savefig(buffer, format="png", dpi=dpi)
@@ -473,7 +481,17 @@ def plot_arm_boxes(
 
 
 def save_png(fig: Figure, path: str | Path, *, dpi: float = 100) -> Path:
-    """Write a figure as PNG (Agg); returns the path."""
+    """Write a figure as PNG (Agg); returns the path.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure to write.
+    path : path-like
+        The PNG file.
+    dpi : float, optional
+        Resolution (dots per inch).
+    """
     path = Path(path)
     path.write_bytes(figure_to_png(fig, dpi=dpi))
     return path

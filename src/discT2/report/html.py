@@ -36,7 +36,17 @@ logger = logging.getLogger(__name__)
 
 
 class MapFigure(NamedTuple):
-    """A T2-map figure for the report, shown in its subject's section."""
+    """A T2-map figure for the report, shown in its subject's section.
+
+    Attributes
+    ----------
+    subject : str
+        Subject code; the figure goes into that subject's section.
+    caption : str
+        Text under the figure.
+    figure : matplotlib.figure.Figure or bytes
+        The figure, or its PNG bytes.
+    """
 
     subject: str
     caption: str
@@ -184,7 +194,42 @@ def render_report(
     title: str = "Disc T2 change report",
     generated: str | None = None,
 ) -> str:
-    """Build the HTML report as a string (see :func:`write_report`)."""
+    """Build the HTML report as a string (:func:`write_report` writes it to a file).
+
+    Parameters
+    ----------
+    changes : DataFrame
+        The change table (:func:`~discT2.report.change_table`); its ``attrs["notes"]`` are
+        listed.
+    measurements : DataFrame, optional
+        The measurements (fit methods and exam counts are taken from it).
+    arms : DataFrame, optional
+        The allocation ``subject, arm``. Given: the report is unblinded, with the trial tables
+        (computed here unless ``trial`` is given) and per-arm box plots. Absent (and no
+        ``trial``): a blinded report, with no allocation column, figure or word.
+    trial : DataFrame, optional
+        A trial table (:func:`~discT2.report.trial_table`) to show.
+    errors : DataFrame, optional
+        ``errors.csv``: exams that could not be processed.
+    drift : DataFrame, optional
+        :func:`~discT2.report.protocol_drift` output, for the drift details (the flags alone
+        come from the change table).
+    map_figures : sequence of MapFigure
+        T2 maps with ROI outlines, shown per subject.
+    notes : sequence of str
+        Extra lines for the flags section.
+    tau_pct, rounding_pct, statistic, endpoints : optional
+        Settings the report states (tau defaults to the change table's ``tau_pct``).
+    trajectory_rois, box_rois : sequence of str
+        ROIs drawn in the trajectory and box-plot figures (empty: no such figures).
+    title, generated : str, optional
+        Page title and the time stamp printed (default now).
+
+    Returns
+    -------
+    str
+        One self-contained HTML page (figures as base64 PNG, inline CSS, nothing fetched).
+    """
     c = check_changes(changes)
     if tau_pct is None:
         taus = sorted(set(c["tau_pct"].dropna()))
@@ -241,29 +286,12 @@ def write_report(
     changes : DataFrame
         The change table (:func:`~discT2.report.change_table`); its ``attrs["notes"]`` are
         listed.
-    measurements : DataFrame, optional
-        The measurements (fit methods and exam counts are taken from it).
-    arms : DataFrame, optional
-        The allocation ``subject, arm``. Given: the report is unblinded, with the trial tables
-        (computed here unless ``trial`` is given) and per-arm box plots. Absent (and no
-        ``trial``): a blinded report, with no allocation column, figure or word.
-    trial : DataFrame, optional
-        A trial table (:func:`~discT2.report.trial_table`) to show.
-    errors : DataFrame, optional
-        ``errors.csv``: exams that could not be processed.
-    drift : DataFrame, optional
-        :func:`~discT2.report.protocol_drift` output, for the drift details (the flags alone
-        come from the change table).
-    map_figures : sequence of MapFigure
-        T2 maps with ROI outlines, shown per subject.
-    notes : sequence of str
-        Extra lines for the flags section.
-    tau_pct, rounding_pct, statistic, endpoints : optional
-        Settings the report states (tau defaults to the change table's ``tau_pct``).
-    trajectory_rois, box_rois : sequence of str
-        ROIs drawn in the trajectory and box-plot figures (empty: no such figures).
-    title, generated : str, optional
-        Page title and the time stamp printed (default now).
+    **options
+        The keywords of :func:`~discT2.report.render_report` (``measurements``, ``arms``,
+        ``trial``, ``errors``, ``drift``, ``map_figures``, ``notes``, ``tau_pct``,
+        ``rounding_pct``, ``statistic``, ``endpoints``, ``trajectory_rois``, ``box_rois``,
+        ``title``, ``generated``), documented there. Without ``arms`` and ``trial`` the report
+        is blinded: no allocation column, figure or word.
 
     Returns
     -------

@@ -394,19 +394,39 @@ def _join_numbers(value: object) -> object:
 
 
 def read_measurements(path: str | os.PathLike, *, statistic: str = "mean") -> pd.DataFrame:
-    """Read and check ``measurements.csv`` (see :func:`check_measurements`)."""
+    """Read and check ``measurements.csv`` (see :func:`check_measurements`).
+
+    Parameters
+    ----------
+    path : path-like
+        A ``measurements.csv``.
+    statistic : {'mean', 'median'}
+        Which T2 column the caller will use (``t2_mean_ms`` or ``t2_median_ms``); it must be
+        present.
+    """
     return check_measurements(
         _read_csv(path, "measurements"), source=str(path), statistic=statistic
     )
 
 
 def read_changes(path: str | os.PathLike) -> pd.DataFrame:
-    """Read and check ``changes.csv`` (see :func:`check_changes`)."""
+    """Read and check ``changes.csv`` (see :func:`check_changes`).
+
+    Parameters
+    ----------
+    path : path-like
+        A ``changes.csv``.
+    """
     return check_changes(_read_csv(path, "changes"), source=str(path))
 
 
 def read_arms(path: str | os.PathLike) -> pd.DataFrame:
     """Read and check the allocation file ``arms.csv`` (columns ``subject, arm``).
+
+    Parameters
+    ----------
+    path : path-like
+        The allocation CSV.
 
     Raises
     ------
@@ -421,17 +441,35 @@ def read_arms(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def read_errors(path: str | os.PathLike) -> pd.DataFrame:
-    """Read ``errors.csv`` (columns ``subject, visit, stage, error``)."""
+    """Read ``errors.csv`` (columns ``subject, visit, stage, error``).
+
+    Parameters
+    ----------
+    path : path-like
+        An ``errors.csv``.
+    """
     return check_errors(_read_csv(path, "errors"), source=str(path))
 
 
 def read_exams(path: str | os.PathLike) -> pd.DataFrame:
-    """Read the exam-metadata table ``exams.csv`` (see :data:`EXAM_COLUMNS`)."""
+    """Read the exam-metadata table ``exams.csv`` (see :data:`EXAM_COLUMNS`).
+
+    Parameters
+    ----------
+    path : path-like
+        An ``exams.csv``.
+    """
     return check_exams(_read_csv(path, "exams"), source=str(path))
 
 
 def read_trial_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read ``trial_table.csv`` as :func:`~discT2.report.trial_table` returns it."""
+    """Read ``trial_table.csv`` as :func:`~discT2.report.trial_table` returns it.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``trial_table.csv``.
+    """
     return _coerce(_read_csv(path, "trial"), "trial", str(path))
 
 

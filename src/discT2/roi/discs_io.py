@@ -90,6 +90,13 @@ def load_discs(path: str | os.PathLike) -> list[DiscGeometry]:
 def save_discs(discs: Iterable[DiscGeometry], path: str | os.PathLike) -> Path:
     """Write disc geometry as ``discs.json`` (atomically: a reader never sees half a file).
 
+    Parameters
+    ----------
+    discs : iterable of DiscGeometry
+        The discs to write, in order.
+    path : path-like
+        The ``discs.json`` to write.
+
     Returns
     -------
     Path

@@ -196,9 +196,9 @@ class DiscGeometry:
         Returns
         -------
         dict
-            ``height_anterior_mm`` |AS - AI|, ``height_middle_mm`` |S(0.5) - I(0.5)|,
-            ``height_posterior_mm`` |PS - PI|, ``height_mean_mm`` (mean of the three),
-            ``ap_length_mm`` |A - P| with A, P the midpoints of the anterior and posterior
+            ``height_anterior_mm`` ``|AS - AI|``, ``height_middle_mm`` ``|S(0.5) - I(0.5)|``,
+            ``height_posterior_mm`` ``|PS - PI|``, ``height_mean_mm`` (mean of the three),
+            ``ap_length_mm`` ``|A - P|`` with A, P the midpoints of the anterior and posterior
             edges, ``tilt_deg`` (angle of the posterior-to-anterior axis above the patient's
             axial plane: positive when the anterior end is higher), ``wedge_deg`` (angle
             between the endplate lines, positive when the disc is taller anteriorly),
@@ -237,7 +237,15 @@ class DiscGeometry:
         return out
 
     def transformed(self, fn: Callable[[np.ndarray], np.ndarray], **changes: Any) -> DiscGeometry:
-        """A copy with every point mapped by ``fn`` ((N, 3) -> (N, 3), RAS mm), fields changed."""
+        """A copy with every point mapped by ``fn`` ((N, 3) -> (N, 3), RAS mm), fields changed.
+
+        Parameters
+        ----------
+        fn : callable
+            Maps an array of points ``(N, 3)`` in RAS mm to ``(N, 3)`` (e.g. a rigid transform).
+        **changes
+            Fields of the copy to set (e.g. ``method="propagated"``).
+        """
 
         def move(points: np.ndarray) -> np.ndarray:
             return np.asarray(fn(np.atleast_2d(points)), float).reshape(np.shape(points))
@@ -308,6 +316,13 @@ class DiscGeometry:
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any], *, where: str = "") -> DiscGeometry:
         """Build from a ``discs.json`` (or ``rois.json``) entry; unknown keys are ignored.
+
+        Parameters
+        ----------
+        doc : mapping
+            One entry of the ``discs`` list of a ``discs.json`` (or ``rois.json``).
+        where : str, optional
+            Where the entry comes from (file and entry), the start of every error message.
 
         Raises
         ------

@@ -107,6 +107,11 @@ def label_value(level: str, roi: int | str) -> int:
 def parse_label(value: int) -> tuple[str, str]:
     """Level and ROI name of a label value (inverse of :func:`label_value`).
 
+    Parameters
+    ----------
+    value : int
+        A label of ``rois.nii.gz`` (``10 n + k``).
+
     Examples
     --------
     >>> parse_label(41)

@@ -239,10 +239,12 @@ def propagate(
 
     Parameters
     ----------
-    baseline, followup : MultiEchoSeries or T2Map
-        The two exams (the same kind for both: echo images, or T2 maps with S0).
+    baseline : MultiEchoSeries or T2Map
+        The baseline exam: echo images, or a T2 map with S0.
     baseline_rois : DiscROIs
         The ROIs placed at baseline (on ``baseline``'s grid).
+    followup : MultiEchoSeries or T2Map
+        The follow-up exam, the same kind as ``baseline``.
     per_disc : bool
         After the whole field of view, refine the registration in a region around each disc.
     reader : str
@@ -377,6 +379,19 @@ def registration_figure(
     The third panel shows the baseline (magenta) over the follow-up brought back onto the
     baseline slice through the disc's transform (green): where they agree the image is grey.
     Titles give the normalised cross-correlation around the disc and the review flag.
+
+    Parameters
+    ----------
+    baseline : MultiEchoSeries or T2Map
+        The baseline exam.
+    baseline_rois : DiscROIs
+        Its ROIs.
+    followup : MultiEchoSeries or T2Map
+        The follow-up exam (the same kind as ``baseline``).
+    followup_rois : DiscROIs
+        The ROIs :func:`~discT2.propagate` placed on it.
+    margin_mm : float, optional
+        Field of view around each disc.
 
     Returns
     -------

@@ -100,7 +100,13 @@ class DiscROIs:
         return [d.level for d in self.discs]
 
     def disc(self, level: str) -> DiscGeometry:
-        """The geometry of one disc."""
+        """The geometry of one disc.
+
+        Parameters
+        ----------
+        level : str
+            Disc level, e.g. ``'L4-L5'``.
+        """
         level = normalise_level(level)
         for d in self.discs:
             if d.level == level:
@@ -151,7 +157,13 @@ class DiscROIs:
         }
 
     def with_discs(self, discs: Sequence[DiscGeometry]) -> DiscROIs:
-        """A copy with the same labels and new geometry records (e.g. after editing the QA)."""
+        """A copy with the same labels and new geometry records (e.g. after editing the QA).
+
+        Parameters
+        ----------
+        discs : sequence of DiscGeometry
+            The new geometry records, one per disc of ``self``, same levels.
+        """
         return DiscROIs(
             self.labels,
             self.affine,
@@ -181,6 +193,11 @@ class DiscROIs:
     def save(self, folder: str | os.PathLike) -> dict[str, Path]:
         """Write ``rois.nii.gz`` and ``rois.json`` into ``folder``.
 
+        Parameters
+        ----------
+        folder : path-like
+            Output folder (created if needed).
+
         Returns
         -------
         dict
@@ -198,6 +215,11 @@ class DiscROIs:
     @classmethod
     def load(cls, path: str | os.PathLike) -> DiscROIs:
         """Read what :meth:`save` wrote: the folder, its ``rois.json`` or its ``rois.nii.gz``.
+
+        Parameters
+        ----------
+        path : path-like
+            The folder, its ``rois.json`` or its ``rois.nii.gz``.
 
         Raises
         ------

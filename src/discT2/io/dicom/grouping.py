@@ -64,7 +64,23 @@ class Candidate:
 
 @dataclass
 class DicomScan:
-    """Everything found under a path: series candidates and what was skipped."""
+    """Everything found under a path: series candidates and what was skipped.
+
+    Attributes
+    ----------
+    root : Path
+        The path that was scanned.
+    candidates : list
+        The multi-echo series and scanner maps found (their :class:`SeriesInfo` in ``series``).
+    skipped : dict of str to int
+        Files or images left out, counted by reason (``'not DICOM'``, ``'localizer'``, ...).
+    notes : list of str
+        What the reader decided and why (merges, duplicates, placeholders).
+    n_files : int
+        Files looked at.
+    singles : list
+        Single-echo series (not candidates; named when a user asks for one).
+    """
 
     root: Path
     candidates: list[Candidate]

@@ -31,6 +31,13 @@ def find_dicom_series(path: PathInput, *, merge: bool = True) -> list[SeriesInfo
     Series that cannot be loaded are listed too, with their ``problem``. Single-echo series,
     localizers, phase images and non-DICOM files are left out (logged, and counted by
     :func:`scan_dicom`).
+
+    Parameters
+    ----------
+    path : str, path-like or sequence of them
+        A folder (searched recursively), a DICOMDIR, one file, or a list of files or folders.
+    merge : bool, optional
+        Merge echoes split over several series of one acquisition (see :doc:`/reference/dicom`).
     """
     return scan_dicom(path, merge=merge).series
 
@@ -115,6 +122,16 @@ def load_dicom_map(
 
     Units come from the Real World Value Mapping (units ``ms`` or ``s``), else from a
     RescaleType of ``MS``; otherwise ``scale_to_ms`` must say how rescaled values convert to ms.
+
+    Parameters
+    ----------
+    path : str, path-like or sequence of them
+        As for :func:`find_dicom_series`.
+    series : int, str or SeriesInfo, optional
+        Which map when there are several: SeriesNumber, SeriesInstanceUID, description or a
+        :class:`SeriesInfo`.
+    scale_to_ms : float, optional
+        Factor from the rescaled values to ms when the files do not state the units.
 
     Returns
     -------
