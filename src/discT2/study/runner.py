@@ -248,6 +248,13 @@ def run_study(
     _write_run_json(out, study, result, options, workers, force, tau_pct, max_time_shift_h,
                     started, time.perf_counter() - t0)  # fmt: skip
     logger.info("%s", result.summary())
+    review = [e for e in exams if e.review and e.measured]
+    if review:
+        logger.info(
+            "%d exam(s) have ROIs to review (propagated, automatic or flagged): see the report "
+            "and each exam.json",
+            len(review),
+        )
     return result
 
 
