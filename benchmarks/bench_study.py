@@ -71,8 +71,7 @@ def child(study: str, out: str, workers: int, method: str, report: bool) -> None
                 "tables_report_s": wall - (marks["last_done"] - t0),
                 "t0": t0,
                 "stages_s": stages,
-                "cpu_s": self_usage.ru_utime + self_usage.ru_stime + kids.ru_utime
-                + kids.ru_stime,
+                "cpu_s": self_usage.ru_utime + self_usage.ru_stime + kids.ru_utime + kids.ru_stime,
                 "peak_mb_main": self_usage.ru_maxrss / 1024,
                 "peak_mb_worker": kids.ru_maxrss / 1024,
             }
@@ -115,9 +114,11 @@ def main() -> None:
             figures["exams_s"] = figures["exams_s"] - figures["t0"]
             rows.append(figures)
 
-    head = (f"{'workers':>7} {'exams':>5} {'wall s':>7} {'exams s':>8} {'tables+report s':>15} "
-            + " ".join(f"{s + ' s':>9}" for s in STAGES)
-            + f" {'cpu s':>7} {'peak MB main':>12} {'peak MB worker':>14} {'process s':>9}")  # fmt: skip
+    head = (
+        f"{'workers':>7} {'exams':>5} {'wall s':>7} {'exams s':>8} {'tables+report s':>15} "
+        + " ".join(f"{s + ' s':>9}" for s in STAGES)
+        + f" {'cpu s':>7} {'peak MB main':>12} {'peak MB worker':>14} {'process s':>9}"
+    )
     print(head)
     for r in rows:
         stages = " ".join(f"{r['stages_s'][s]:9.2f}" for s in STAGES)
