@@ -62,9 +62,11 @@ def test_sort_is_natural_and_anatomical():
 
 def test_exam_log_captures_and_restores():
     logger = logging.getLogger("discT2")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
     handler = logging.NullHandler()
     logger.handlers[:] = [handler]
     logger.setLevel(logging.WARNING)
+    logger.propagate = True
     try:
         with capture_exam_log(logging.INFO) as log:
             logging.getLogger("discT2.fit").info("fitting")
@@ -75,8 +77,9 @@ def test_exam_log_captures_and_restores():
         assert logger.handlers == [handler] and logger.level == logging.WARNING
         assert logger.propagate
     finally:
-        logger.handlers[:] = []
-        logger.setLevel(logging.NOTSET)
+        logger.handlers[:] = saved[0]
+        logger.setLevel(saved[1])
+        logger.propagate = saved[2]
 
 
 def test_fingerprint_follows_content(tmp_path):
