@@ -229,6 +229,15 @@ def run_study(
         )
     out.mkdir(parents=True, exist_ok=True)
     _warn_changed_options(out, options)
+    cores = _cores()
+    if workers > cores:
+        logger.warning(
+            "%d workers on %d cores: each worker fits with one thread, so more workers than "
+            "cores only adds memory; consider --workers %d",
+            workers,
+            cores,
+            cores,
+        )
     deep = logging.getLogger("discT2").getEffectiveLevel() <= logging.DEBUG
     log_level = logging.DEBUG if deep else logging.INFO
     logger.info(
@@ -256,6 +265,13 @@ def run_study(
             len(review),
         )
     return result
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
 
 
 def _now() -> str:
