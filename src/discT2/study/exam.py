@@ -296,9 +296,32 @@ def run_exam(task: ExamTask) -> ExamResult:
     Returns
     -------
     ExamResult
-        Status, failed stage and reason, timings. ``KeyboardInterrupt`` is not caught: an
-        interrupted exam leaves no ``exam.json`` and is recomputed by the next run.
+        Status, failed stage and reason, timings. An error outside the four stages (a full
+        disk while writing ``exam.json``, say) gives stage ``run``. ``KeyboardInterrupt`` is not
+        caught: an interrupted exam leaves no ``exam.json`` and is recomputed by the next run.
     """
+    t_start = time.perf_counter()
+    try:
+        return _run_exam(task)
+    except Exception as exc:
+        logger.error(
+            "%s: unexpected error:\n%s",
+            task.spec.label,
+            "".join(traceback.format_exception(exc)),
+        )
+        return ExamResult(
+            subject=task.spec.subject,
+            visit=task.spec.visit,
+            months=task.spec.months,
+            status="failed",
+            stage="run",
+            error=_reason(exc),
+            seconds=time.perf_counter() - t_start,
+            folder=task.folder,
+        )
+
+
+def _run_exam(task: ExamTask) -> ExamResult:
     spec = task.spec
     folder = task.folder
     t_start = time.perf_counter()
@@ -312,7 +335,7 @@ def run_exam(task: ExamTask) -> ExamResult:
         try:
             digest_doc = _digest_document(task)
             digest = _digest(digest_doc)
-        except DiscT2Error as exc:
+        except (DiscT2Error, OSError) as exc:
             # The input cannot be read (a folder missing or unmounted): leave the folder as it
             # is, so that the outputs of an earlier run are still there when the input returns.
             logger.error("%s: cannot read the input: %s", spec.label, exc)

@@ -405,9 +405,10 @@ def _execute(
                 for future in sorted(done, key=lambda f: ordered.index(pending[f])):
                     spec = pending.pop(future)
                     try:
-                        finish(future.result())
-                    except BrokenProcessPool as exc:
-                        finish(_crashed(spec, out, exc))
+                        result = future.result()
+                    except Exception as exc:  # a dead worker, or a result that cannot be pickled
+                        result = _crashed(spec, out, exc)
+                    finish(result)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
@@ -415,13 +416,17 @@ def _execute(
 
 
 def _crashed(spec: ExamSpec, out: Path, exc: BaseException) -> ExamResult:
+    if isinstance(exc, BrokenProcessPool):
+        error = "the worker process died (out of memory?); rerun to retry"
+    else:
+        error = f"the worker process failed: {type(exc).__name__}: {exc}"
     return ExamResult(
         subject=spec.subject,
         visit=spec.visit,
         months=spec.months,
         status="failed",
         stage="run",
-        error=f"the worker process died ({type(exc).__name__}; out of memory?); rerun to retry",
+        error=" ".join(error.split()),
         folder=out / spec.subject / spec.visit,
     )
 
