@@ -161,6 +161,7 @@ def test_parallel_run_matches_serial(quick_manifest, quick_reference, tmp_path):
     assert all("stage measure" in log for log in logs)
 
 
+@pytest.mark.slow  # a second Python process imports discT2 and runs until killed (~8 s)
 def test_killed_process_resumes_to_identical_tables(quick_manifest, quick_reference, tmp_path):
     """SIGKILL the command line once its first exam is finished; the rerun completes it."""
     ref_dir, _ = quick_reference
