@@ -9,6 +9,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# Install discT2 into .venv and run the whole pipeline on the bundled sample study.
+demo: $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	$(BIN)/discT2 demo --out discT2-demo
+
 install: $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[test]"
 

@@ -48,6 +48,7 @@ from discT2.roi import (
     save_discs,
 )
 from discT2.series import MultiEchoSeries
+from discT2.study import RunOptions, RunResult, Study, read_study, run_study
 
 __all__ = [
     "CATEGORIES",
@@ -67,8 +68,11 @@ __all__ = [
     "MultiEchoSeries",
     "RegistrationError",
     "RoiError",
+    "RunOptions",
+    "RunResult",
     "SeriesInfo",
     "ShapeMismatchError",
+    "Study",
     "StudyError",
     "T2Map",
     "T2Model",
@@ -90,6 +94,8 @@ __all__ = [
     "place_rois",
     "propagate",
     "protocol_drift",
+    "read_study",
+    "run_study",
     "sample_study",
     "save_discs",
     "trial_table",

@@ -19,7 +19,16 @@ from discT2.errors import DiscT2Error
 __all__ = ["get_parser", "main"]
 
 #: Sub-command modules, in the order ``discT2 --help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("info", "fit", "rois", "measure", "report", "simulate")
+SUBCOMMANDS: tuple[str, ...] = (
+    "info",
+    "fit",
+    "rois",
+    "measure",
+    "run",
+    "report",
+    "demo",
+    "simulate",
+)
 
 logger = logging.getLogger("discT2")
 

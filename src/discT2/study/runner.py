@@ -1,0 +1,616 @@
+"""``run_study``: every exam of a study, in parallel, fault-isolated and resumable; then the tables.
+
+Output folder ``DIR`` (DESIGN.md section 6)::
+
+    DIR/<subject>/<visit>/   each exam (see :mod:`discT2.study.exam`)
+    DIR/measurements.csv     every measured exam x disc x ROI (DESIGN columns, then QA columns)
+    DIR/changes.csv          % of baseline, change, category, treated vs control
+    DIR/exams.csv            exam metadata for the protocol-drift checks
+    DIR/errors.csv           subject, visit, stage, error: one row per exam not completed
+    DIR/report.html          the blinded report (no allocation anywhere)
+    DIR/run.json             provenance: version, options, start and end, counts, every exam
+
+Scheduling: a follow-up whose ROIs are propagated waits for its subject's baseline; everything
+else can start at once. With ``workers > 1`` exams run in that many processes (spawned, each fit
+single-threaded, SimpleITK and BLAS limited to one thread, so the machine is not
+oversubscribed); with ``workers=1`` they run in this process and the fit uses every core.
+
+A follow-up whose baseline could not be processed (no ROIs to propagate) gets automatically
+detected ROIs, flagged for review with the reason, so that it is still measured; its changes
+need the baseline, so the change table leaves that subject out with a note until the baseline
+is fixed, when the next run recomputes the follow-up with propagated ROIs (its digest includes
+how its ROIs were made).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from discT2._version import __version__
+from discT2.errors import InputError, StudyError
+from discT2.report import (
+    CHANGE_COLUMNS,
+    EXAM_COLUMNS,
+    MEASUREMENT_COLUMNS,
+    change_table,
+    protocol_drift,
+    write_report,
+    write_table,
+)
+from discT2.report._names import ERROR_COLUMNS
+from discT2.study._files import write_json
+from discT2.study._tables import (
+    ALL_COLUMNS,
+    read_exam_measurements,
+    sort_measurements,
+    write_measurements,
+)
+from discT2.study.exam import (
+    MEASUREMENTS_CSV,
+    ExamResult,
+    ExamTask,
+    _software,
+    load_exam_record,
+    run_exam,
+)
+from discT2.study.manifest import ExamSpec, Study, read_study
+from discT2.study.options import DEFAULT_METHOD, RunOptions
+
+__all__ = ["RunResult", "run_study"]
+
+logger = logging.getLogger(__name__)
+
+#: Environment of worker processes: one thread each for BLAS and ITK (set only when unset).
+_WORKER_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS": "1",
+}
+
+ProgressCallback = Callable[[ExamResult, int, int], object]
+
+
+@dataclass
+class RunResult:
+    """What :func:`run_study` did and the study tables it wrote.
+
+    Attributes
+    ----------
+    out_dir : Path
+        The output folder.
+    exams : list of ExamResult
+        Every exam, in study order (subject, then time).
+    measurements, changes, exams_table, errors : DataFrame
+        The tables written to ``measurements.csv``, ``changes.csv``, ``exams.csv``,
+        ``errors.csv``.
+    notes : list of str
+        What the change table could not compute (a subject without baseline, a disc missing at
+        one visit, ...), also in the report.
+    report : Path or None
+        ``report.html`` (None when not asked for, or when it could not be made).
+    """
+
+    out_dir: Path
+    exams: list[ExamResult]
+    measurements: pd.DataFrame
+    changes: pd.DataFrame
+    exams_table: pd.DataFrame
+    errors: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+    report: Path | None = None
+    report_error: str = ""
+
+    def count(self, status: str) -> int:
+        """Number of exams with this status (``ok``, ``partial``, ``failed``)."""
+        return sum(1 for e in self.exams if e.status == status)
+
+    @property
+    def n_skipped(self) -> int:
+        """Exams whose earlier outputs were reused."""
+        return sum(1 for e in self.exams if e.skipped)
+
+    @property
+    def ok(self) -> bool:
+        """True when every exam was completed (and the report, if asked for, was written)."""
+        return all(e.status == "ok" for e in self.exams) and not self.report_error
+
+    @property
+    def exit_status(self) -> int:
+        """0 when everything was completed, 1 when some exams failed (tables of the rest exist)."""
+        return 0 if self.ok else 1
+
+    def summary(self) -> str:
+        """One line: counts of exams by outcome."""
+        parts = [f"{len(self.exams)} exams: {self.count('ok')} ok"]
+        if self.count("partial"):
+            parts.append(f"{self.count('partial')} partly measured")
+        if self.count("failed"):
+            parts.append(f"{self.count('failed')} failed")
+        if self.n_skipped:
+            parts.append(f"{self.n_skipped} reused from an earlier run")
+        return ", ".join(parts)
+
+
+def run_study(
+    study: Study | str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    workers: int = 1,
+    method: str = DEFAULT_METHOD,
+    force: bool = False,
+    progress: ProgressCallback | None = None,
+    tau_pct: float = 0.0,
+    max_time_shift_h: float = 2.0,
+    fit_options: Mapping[str, Any] | None = None,
+    roi_options: Mapping[str, Any] | None = None,
+    options: RunOptions | None = None,
+    report: bool = True,
+) -> RunResult:
+    """Process every exam of a study and write the study tables and the blinded report.
+
+    Parameters
+    ----------
+    study : Study or path-like
+        The study, or its ``study.csv`` (read with :func:`~discT2.study.read_study`).
+    out_dir : path-like
+        Output folder (created). Must not be the manifest's folder.
+    workers : int
+        Exams processed at once, each in its own process (default 1: in this process, the fit
+        using all cores).
+    method : str
+        Fit method (default ``epg``, see :data:`~discT2.study.options.DEFAULT_METHOD`); ignored
+        when ``options`` is given.
+    force : bool
+        Recompute every exam, even those whose outputs are current.
+    progress : callable, optional
+        ``progress(result, done, total)`` in this process after each exam (reused ones too).
+    tau_pct : float
+        Category threshold tau of ``changes.csv`` (%, default 0).
+    max_time_shift_h : float
+        Flag follow-ups acquired more than this many hours from the baseline's time of day.
+    fit_options, roi_options : mapping, optional
+        Keyword options of :class:`discT2.T2Model` and :func:`discT2.place_rois` (see
+        :class:`~discT2.study.options.RunOptions`); ignored when ``options`` is given.
+    options : RunOptions, optional
+        Every per-exam option at once.
+    report : bool
+        Write ``report.html`` (with a T2-map figure per disc and visit).
+
+    Returns
+    -------
+    RunResult
+        The exams' outcomes and the tables; ``result.exit_status`` is 0 when every exam was
+        completed, else 1.
+
+    Raises
+    ------
+    StudyError
+        An unusable manifest, or ``out_dir`` is the manifest's folder.
+    InputError
+        Bad options (``workers`` < 1, negative tau, unknown fit option, ...).
+
+    Notes
+    -----
+    Exams are fault-isolated: one that fails is recorded (``errors.csv``, its ``exam.json`` and
+    ``exam.log``) and the others go on. A rerun reuses every exam whose outputs are complete and
+    were made from the same inputs and options (see :mod:`discT2.study.exam`), so an interrupted
+    run loses nothing finished; changing an option recomputes the exams.
+    """
+    started = _now()
+    t0 = time.perf_counter()
+    if not isinstance(study, Study):
+        study = read_study(study)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InputError(f"workers must be a whole number >= 1; got {workers!r}")
+    if not tau_pct >= 0:
+        raise InputError(f"tau must be >= 0 %; got {tau_pct}")
+    if options is None:
+        options = RunOptions(method=method, fit=fit_options or {}, rois=roi_options or {})
+    out = Path(out_dir)
+    if study.folder is not None and out.resolve() == study.folder.resolve():
+        raise StudyError(
+            f"{out}: the output folder is the manifest's folder; write the results to a folder "
+            "of their own (e.g. -o results)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    _warn_changed_options(out, options)
+    cores = _cores()
+    if workers > cores:
+        logger.warning(
+            "%d workers on %d cores: each worker fits with one thread, so more workers than "
+            "cores only adds memory; consider --workers %d",
+            workers,
+            cores,
+            cores,
+        )
+    deep = logging.getLogger("discT2").getEffectiveLevel() <= logging.DEBUG
+    log_level = logging.DEBUG if deep else logging.INFO
+    logger.info(
+        "%s: %d subjects, %d exams; fit %s, %d worker%s%s",
+        study.path or "study",
+        len(study.subjects),
+        len(study),
+        options.method,
+        workers,
+        "" if workers == 1 else "s",
+        ", recomputing everything" if force else "",
+    )
+
+    results = _execute(study, out, options, workers, force, progress, log_level)
+    exams = [results[e.key] for e in study.ordered()]
+    result = _assemble(study, out, exams, tau_pct, max_time_shift_h, report)
+    _write_run_json(out, study, result, options, workers, force, tau_pct, max_time_shift_h,
+                    started, time.perf_counter() - t0)  # fmt: skip
+    logger.info("%s", result.summary())
+    review = [e for e in exams if e.review and e.measured]
+    if review:
+        logger.info(
+            "%d exam(s) have ROIs to review (propagated, automatic or flagged): see the report "
+            "and each exam.json",
+            len(review),
+        )
+    return result
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def _warn_changed_options(out: Path, options: RunOptions) -> None:
+    try:
+        previous = json.loads((out / "run.json").read_text()).get("options")
+    except (OSError, ValueError, AttributeError):
+        return
+    if previous and previous != options.to_json():
+        changed = sorted(k for k in options.to_json() if previous.get(k) != options.to_json()[k])
+        logger.warning(
+            "%s was made with other options (%s differ); exams are recomputed with the new ones",
+            out,
+            ", ".join(changed),
+        )
+
+
+# -- scheduling ---------------------------------------------------------------------------------
+
+
+def _task(
+    spec: ExamSpec,
+    study: Study,
+    out: Path,
+    options: RunOptions,
+    results: dict[tuple[str, str], ExamResult],
+    force: bool,
+    fit_workers: int | None,
+    log_level: int,
+) -> ExamTask | None:
+    """The exam's task, or None while it waits for its subject's baseline."""
+    common = {
+        "spec": spec,
+        "folder": out / spec.subject / spec.visit,
+        "options": options,
+        "force": force,
+        "fit_workers": fit_workers,
+        "log_level": log_level,
+    }
+    if spec.discs is not None:
+        return ExamTask(plan="discs", **common)
+    if spec.is_baseline:
+        return ExamTask(plan="auto", **common)
+    base = study.baseline(spec.subject)
+    done = results.get(base.key)
+    if done is None:
+        return None
+    has_rois = done.measured or (done.status == "failed" and done.stage == "measure")
+    if has_rois and done.digest:
+        return ExamTask(
+            plan="propagate",
+            baseline=base,
+            baseline_folder=out / base.subject / base.visit,
+            baseline_digest=done.digest,
+            **common,
+        )
+    stage = f" at stage {done.stage}" if done.stage else ""
+    return ExamTask(
+        plan="auto", fallback=f"baseline {base.visit} failed{stage}; no ROIs to propagate", **common
+    )
+
+
+def _note_done(result: ExamResult) -> None:
+    if result.skipped:
+        logger.info("%s: %s (reused)", result.label, result.status)
+    elif result.status == "ok":
+        logger.info("%s: ok in %.1f s (ROIs: %s)", result.label, result.seconds, result.rois)
+    else:
+        logger.warning(
+            "%s: %s at stage %s: %s", result.label, result.status, result.stage, result.error
+        )
+
+
+def _execute(
+    study: Study,
+    out: Path,
+    options: RunOptions,
+    workers: int,
+    force: bool,
+    progress: ProgressCallback | None,
+    log_level: int,
+) -> dict[tuple[str, str], ExamResult]:
+    results: dict[tuple[str, str], ExamResult] = {}
+    ordered = study.ordered()
+    total = len(ordered)
+
+    def finish(result: ExamResult) -> None:
+        results[result.key] = result
+        _note_done(result)
+        if progress is not None:
+            progress(result, len(results), total)
+
+    if workers == 1:
+        for spec in ordered:
+            task = _task(spec, study, out, options, results, force, None, log_level)
+            finish(run_exam(task))
+        return results
+
+    # Baselines first, so that the follow-ups waiting for them are released early.
+    waiting = sorted(ordered, key=lambda e: not e.is_baseline)
+    with (
+        _worker_environment(),
+        ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+        ) as pool,
+    ):
+        pending: dict[Future, ExamSpec] = {}
+        try:
+            while waiting or pending:
+                still = []
+                for spec in waiting:
+                    task = _task(spec, study, out, options, results, force, 1, log_level)
+                    if task is None:
+                        still.append(spec)
+                        continue
+                    try:
+                        pending[pool.submit(run_exam, task)] = spec
+                    except (BrokenProcessPool, RuntimeError) as exc:
+                        finish(_crashed(spec, out, exc))
+                waiting = still
+                if not pending:
+                    if waiting:  # pragma: no cover - a baseline always completes first
+                        raise RuntimeError("study scheduling stalled")
+                    break
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: ordered.index(pending[f])):
+                    spec = pending.pop(future)
+                    try:
+                        result = future.result()
+                    except Exception as exc:  # a dead worker, or a result that cannot be pickled
+                        result = _crashed(spec, out, exc)
+                    finish(result)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return results
+
+
+def _crashed(spec: ExamSpec, out: Path, exc: BaseException) -> ExamResult:
+    if isinstance(exc, BrokenProcessPool):
+        error = "the worker process died (out of memory?); rerun to retry"
+    else:
+        error = f"the worker process failed: {type(exc).__name__}: {exc}"
+    return ExamResult(
+        subject=spec.subject,
+        visit=spec.visit,
+        months=spec.months,
+        status="failed",
+        stage="run",
+        error=" ".join(error.split()),
+        folder=out / spec.subject / spec.visit,
+    )
+
+
+@contextlib.contextmanager
+def _worker_environment() -> Iterator[None]:
+    """Single-threaded BLAS and ITK in the worker processes (inherited at spawn)."""
+    added = {k: v for k, v in _WORKER_ENV.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
+def _init_worker() -> None:
+    import SimpleITK
+
+    SimpleITK.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+
+
+# -- study tables ------------------------------------------------------------------------------
+
+
+def _assemble(
+    study: Study,
+    out: Path,
+    exams: list[ExamResult],
+    tau_pct: float,
+    max_time_shift_h: float,
+    make_report: bool,
+) -> RunResult:
+    frames, exam_rows, error_rows, review_notes = [], [], [], []
+    for r in exams:
+        folder = out / r.subject / r.visit
+        record = load_exam_record(folder) if r.digest else None
+        if record is not None and record.get("digest") != r.digest:
+            record = None
+        if r.measured:
+            frames.append(read_exam_measurements(folder / MEASUREMENTS_CSV))
+        if record is not None and record.get("exam_row"):
+            exam_rows.append(record["exam_row"])
+        if r.status != "ok":
+            error_rows.append(
+                {"subject": r.subject, "visit": r.visit, "stage": r.stage, "error": r.error}
+            )
+        if r.review and r.measured:
+            review_notes.append(f"{r.label}: review the ROIs: {'; '.join(r.review)}.")
+
+    if frames:
+        measurements = sort_measurements(pd.concat(frames, ignore_index=True))
+    else:
+        measurements = pd.DataFrame({c: pd.Series(dtype=object) for c in ALL_COLUMNS})
+    exams_table = pd.DataFrame(exam_rows, columns=list(EXAM_COLUMNS))
+    errors = pd.DataFrame(error_rows, columns=list(ERROR_COLUMNS))
+    m_path = out / "measurements.csv"
+    write_measurements(measurements, m_path)
+    write_table(exams_table, out / "exams.csv", kind="exams")
+    write_table(errors, out / "errors.csv", kind="errors")
+
+    notes: list[str] = []
+    if len(measurements):
+        changes = change_table(
+            measurements[list(MEASUREMENT_COLUMNS)],
+            tau_pct=tau_pct,
+            exams=exams_table if len(exams_table) else None,
+            max_time_shift_h=max_time_shift_h,
+            missing_baseline="skip",
+            source=str(m_path),
+        )
+        notes = list(changes.attrs.get("notes", []))
+    else:
+        changes = pd.DataFrame({c: pd.Series(dtype=object) for c in CHANGE_COLUMNS})
+    write_table(changes, out / "changes.csv", kind="changes")
+    stale = out / "trial_table.csv"
+    if stale.is_file():
+        stale.unlink()
+        logger.warning(
+            "removed %s: it was made from earlier measurements; run 'discT2 report %s --arms "
+            "arms.csv' again to unblind",
+            stale,
+            out,
+        )
+
+    result = RunResult(
+        out_dir=out,
+        exams=exams,
+        measurements=measurements,
+        changes=changes,
+        exams_table=exams_table,
+        errors=errors,
+        notes=notes,
+    )
+    if make_report:
+        try:
+            result.report = _report(out, result, notes + review_notes, tau_pct, max_time_shift_h)
+        except Exception as exc:  # the tables are written; a report bug must not hide them
+            result.report_error = f"{type(exc).__name__}: {exc}"
+            logger.error("report.html could not be made: %s", result.report_error)
+    return result
+
+
+def _report(
+    out: Path, result: RunResult, notes: list[str], tau_pct: float, max_time_shift_h: float
+) -> Path:
+    from discT2.report import exam_map_figures
+
+    drift = None
+    if len(result.exams_table):
+        drift = protocol_drift(
+            result.exams_table, max_time_shift_h=max_time_shift_h, missing_baseline="skip"
+        )
+    missing_maps: list[str] = []
+    maps = []
+    if len(result.measurements):
+        maps = exam_map_figures(
+            out, result.measurements[list(MEASUREMENT_COLUMNS)], notes=missing_maps
+        )
+    if missing_maps:
+        notes = [*notes, f"T2-map figures: {len(missing_maps)} exams or discs without one."]
+    return write_report(
+        out / "report.html",
+        result.changes,
+        measurements=result.measurements[list(MEASUREMENT_COLUMNS)]
+        if len(result.measurements)
+        else None,
+        errors=result.errors,
+        drift=drift,
+        map_figures=maps,
+        notes=notes,
+        tau_pct=tau_pct,
+    )
+
+
+def _write_run_json(
+    out: Path,
+    study: Study,
+    result: RunResult,
+    options: RunOptions,
+    workers: int,
+    force: bool,
+    tau_pct: float,
+    max_time_shift_h: float,
+    started: str,
+    seconds: float,
+) -> None:
+    doc = {
+        "discT2": __version__,
+        "software": _software(),
+        "manifest": str(study.path) if study.path else None,
+        "started": started,
+        "finished": _now(),
+        "seconds": round(seconds, 2),
+        "workers": workers,
+        "force": force,
+        "options": options.to_json(),
+        "tau_pct": tau_pct,
+        "max_time_shift_h": max_time_shift_h,
+        "counts": {
+            "subjects": len(study.subjects),
+            "exams": len(result.exams),
+            "ok": result.count("ok"),
+            "partial": result.count("partial"),
+            "failed": result.count("failed"),
+            "reused": result.n_skipped,
+            "measurement_rows": len(result.measurements),
+            "change_rows": len(result.changes),
+        },
+        "report": "report.html" if result.report else result.report_error or None,
+        "notes": result.notes,
+        "exams": [
+            {
+                "subject": e.subject,
+                "visit": e.visit,
+                "status": e.status,
+                "stage": e.stage,
+                "error": e.error,
+                "reused": e.skipped,
+                "seconds": round(e.seconds, 3),
+                "rois": e.rois,
+                "review": e.review,
+            }
+            for e in result.exams
+        ],
+    }
+    write_json(out / "run.json", doc)
