@@ -106,7 +106,18 @@ class ExamSpec:
         return f"{self.subject}/{self.visit}"
 
     def role(self, level: str) -> str:
-        """Role of a disc in this exam: ``index``, ``control`` or ``other``."""
+        """Role of a disc in this exam: ``index``, ``control`` or ``other``.
+
+        Parameters
+        ----------
+        level : str
+            Disc level, e.g. ``'L4-L5'``.
+
+        Returns
+        -------
+        str
+            ``'index'``, ``'control'`` or ``'other'``.
+        """
         if level == self.index_disc:
             return "index"
         if level in self.control_discs:
@@ -153,7 +164,18 @@ class Study:
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> Study:
-        """Read and check a ``study.csv`` (see :func:`read_study`)."""
+        """Read and check a ``study.csv`` (see :func:`read_study`).
+
+        Parameters
+        ----------
+        path : path-like
+            The manifest.
+
+        Returns
+        -------
+        Study
+            The parsed, checked manifest.
+        """
         return read_study(path)
 
     @property
@@ -167,18 +189,61 @@ class Study:
         return sorted({e.subject for e in self.exams}, key=natural_key)
 
     def visits(self, subject: str) -> list[ExamSpec]:
-        """A subject's exams in time order (baseline first)."""
+        """A subject's exams in time order (baseline first).
+
+        Parameters
+        ----------
+        subject : str
+            Subject code as in the manifest.
+
+        Returns
+        -------
+        list of ExamSpec
+            Sorted by months, then by visit name.
+
+        Raises
+        ------
+        StudyError
+            The subject is not in the study.
+        """
         found = [e for e in self.exams if e.subject == subject]
         if not found:
             raise StudyError(f"no subject {subject!r} in the study")
         return sorted(found, key=lambda e: (e.months, natural_key(e.visit)))
 
     def baseline(self, subject: str) -> ExamSpec:
-        """A subject's baseline exam (months 0)."""
+        """A subject's baseline exam (months 0).
+
+        Parameters
+        ----------
+        subject : str
+            Subject code as in the manifest.
+
+        Returns
+        -------
+        ExamSpec
+            The exam at months 0.
+        """
         return self.visits(subject)[0]
 
     def exam(self, subject: str, visit: str) -> ExamSpec:
-        """One exam by subject and visit."""
+        """One exam by subject and visit.
+
+        Parameters
+        ----------
+        subject, visit : str
+            Subject and visit codes as in the manifest.
+
+        Returns
+        -------
+        ExamSpec
+            The exam.
+
+        Raises
+        ------
+        StudyError
+            No such exam in the study.
+        """
         for e in self.exams:
             if e.key == (subject, visit):
                 return e

@@ -139,6 +139,17 @@ class RunOptions:
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> RunOptions:
-        """Options from :meth:`to_json` (as recorded in ``run.json``)."""
+        """Options from :meth:`to_json` (as recorded in ``run.json``).
+
+        Parameters
+        ----------
+        doc : mapping
+            The ``options`` object of ``run.json``; unknown keys are ignored.
+
+        Returns
+        -------
+        RunOptions
+            The options, checked.
+        """
         return cls(**{k: doc[k] for k in ("method", "fit", "mask", "rois", "measure", "auto",
                                           "propagate") if k in doc})  # fmt: skip

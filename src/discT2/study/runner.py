@@ -116,7 +116,18 @@ class RunResult:
     report_error: str = ""
 
     def count(self, status: str) -> int:
-        """Number of exams with this status (``ok``, ``partial``, ``failed``)."""
+        """Number of exams with this status.
+
+        Parameters
+        ----------
+        status : {'ok', 'partial', 'failed'}
+            Exam status.
+
+        Returns
+        -------
+        int
+            How many exams of this run have it.
+        """
         return sum(1 for e in self.exams if e.status == status)
 
     @property
