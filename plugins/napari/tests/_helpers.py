@@ -1,0 +1,92 @@
+"""Driving napari layers as a reader does: mouse presses and releases in world coordinates."""
+
+from __future__ import annotations
+
+import numpy as np
+from conftest import PLUGIN
+from napari.utils._test_utils import read_only_mouse_event
+from napari.utils.interactions import (
+    mouse_double_click_callbacks,
+    mouse_move_callbacks,
+    mouse_press_callbacks,
+    mouse_release_callbacks,
+)
+
+
+def world_of(layer, data_point) -> np.ndarray:
+    """World coordinates (viewer dims) of a point in a layer's data coordinates."""
+    return np.asarray(layer.data_to_world(np.asarray(data_point, float)))
+
+
+def _event(viewer, kind, world):
+    world = np.asarray(world, float)
+    point = np.array(viewer.dims.point, float)
+    point[-len(world) :] = world
+    # Canvas position: any distinct pixel per world point will do for napari's callbacks.
+    return read_only_mouse_event(
+        type=kind,
+        position=tuple(point),
+        pos=np.asarray(world[-2:][::-1], float) * 10.0,
+        view_direction=None,
+        dims_displayed=list(viewer.dims.displayed),
+        button=1,
+        modifiers=[],
+    )
+
+
+def click(viewer, layer, data_point) -> None:
+    """Press and release the mouse on a layer at a point (its data coordinates)."""
+    world = world_of(layer, data_point)
+    mouse_press_callbacks(layer, _event(viewer, "mouse_press", world))
+    mouse_release_callbacks(layer, _event(viewer, "mouse_release", world))
+
+
+def drag(viewer, layer, start, end, steps=4) -> None:
+    """Press at ``start``, move to ``end``, release (data coordinates of the layer)."""
+    a, b = world_of(layer, start), world_of(layer, end)
+    mouse_press_callbacks(layer, _event(viewer, "mouse_press", a))
+    for t in np.linspace(0, 1, steps + 1)[1:]:
+        ev = _event(viewer, "mouse_move", a + t * (b - a))
+        ev._obj.is_dragging = True
+        mouse_move_callbacks(layer, ev)
+    mouse_release_callbacks(layer, _event(viewer, "mouse_release", b))
+
+
+def draw_polygon(viewer, layer, vertices) -> None:
+    """Draw a polygon in add_polygon mode: a click per vertex, a double click to close it."""
+    for v in vertices:
+        w = world_of(layer, v)
+        mouse_move_callbacks(layer, _event(viewer, "mouse_move", w))
+        mouse_press_callbacks(layer, _event(viewer, "mouse_press", w))
+        mouse_release_callbacks(layer, _event(viewer, "mouse_release", w))
+    w = world_of(layer, vertices[-1])
+    mouse_double_click_callbacks(layer, _event(viewer, "mouse_double_click", w))
+
+
+def open_sample(viewer, key="exam"):
+    """Open a sample of the plugin; returns its exam."""
+    from napari_disct2._exam import exam_of
+
+    layers = viewer.open_sample(PLUGIN, key)
+    return exam_of(layers[0])
+
+
+def add_widget(viewer, qtbot, name):
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+    qtbot.waitUntil(dock.isVisible, timeout=5000)
+    return widget
+
+
+def settle(qtbot, editor, timeout=5000):
+    """Wait until the editor has read the reader's last edit."""
+    qtbot.waitUntil(lambda: not editor.pending, timeout=timeout)
+
+
+def wait_idle(qtbot, widget, timeout=60000):
+    """Wait until the widget's edits are read and its thread worker has finished."""
+    editor = getattr(widget, "editor", None) or getattr(widget, "followup_editor", None)
+    if editor is not None:
+        settle(qtbot, editor)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=timeout)
+    error = widget.jobs.last_error
+    assert error is None, f"{type(error).__name__}: {error}"
