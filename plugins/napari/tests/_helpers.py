@@ -18,7 +18,7 @@ def world_of(layer, data_point) -> np.ndarray:
     return np.asarray(layer.data_to_world(np.asarray(data_point, float)))
 
 
-def _event(viewer, kind, world):
+def _event(viewer, kind, world, *, is_dragging=False):
     world = np.asarray(world, float)
     point = np.array(viewer.dims.point, float)
     point[-len(world) :] = world
@@ -31,6 +31,7 @@ def _event(viewer, kind, world):
         dims_displayed=list(viewer.dims.displayed),
         button=1,
         modifiers=[],
+        is_dragging=is_dragging,
     )
 
 
@@ -46,9 +47,7 @@ def drag(viewer, layer, start, end, steps=4) -> None:
     a, b = world_of(layer, start), world_of(layer, end)
     mouse_press_callbacks(layer, _event(viewer, "mouse_press", a))
     for t in np.linspace(0, 1, steps + 1)[1:]:
-        ev = _event(viewer, "mouse_move", a + t * (b - a))
-        ev._obj.is_dragging = True
-        mouse_move_callbacks(layer, ev)
+        mouse_move_callbacks(layer, _event(viewer, "mouse_move", a + t * (b - a), is_dragging=True))
     mouse_release_callbacks(layer, _event(viewer, "mouse_release", b))
 
 
@@ -90,3 +89,25 @@ def wait_idle(qtbot, widget, timeout=60000):
     qtbot.waitUntil(lambda: not widget.busy, timeout=timeout)
     error = widget.jobs.last_error
     assert error is None, f"{type(error).__name__}: {error}"
+
+
+def canvas_pixel(viewer, world) -> tuple[int, int]:
+    """Canvas pixel (x, y) where a world point (last two displayed dims) is drawn."""
+    canvas = viewer.window._qt_viewer.canvas
+    view = canvas.view
+    transform = view.transform * view.scene.transform
+    x, y = transform.map([float(world[-1]), float(world[-2])])[:2]
+    return round(x), round(y)
+
+
+def screen_click(viewer, qtbot, layer, data_point) -> tuple[int, int]:
+    """A real mouse click (Qt events through vispy) on the canvas over a layer's data point."""
+    from qtpy.QtCore import QPoint, Qt
+
+    qtbot.wait(50)  # let pending resizes (a dock appearing) reach the camera first
+    world = world_of(layer, data_point)
+    x, y = canvas_pixel(viewer, world)
+    native = viewer.window._qt_viewer.canvas.native
+    qtbot.mouseMove(native, QPoint(x, y))
+    qtbot.mouseClick(native, Qt.MouseButton.LeftButton, pos=QPoint(x, y))
+    return x, y

@@ -42,6 +42,8 @@ def editor_for(viewer: napari.Viewer, exam: Exam) -> ExamEditor:
     editors: dict[int, ExamEditor] = exam.__dict__.setdefault("_editors", {})
     editor = editors.get(id(viewer))
     if editor is None or editor.viewer is not viewer or not editor.alive:
+        if editor is not None:
+            editor.close()
         editor = ExamEditor(viewer, exam)
         editors[id(viewer)] = editor
     return editor
@@ -97,10 +99,14 @@ class ExamEditor:
         """Disconnect from the session and layers (the layers stay)."""
         if self.refresh in self.session.listeners:
             self.session.listeners.remove(self.refresh)
-        self.corners.events.data.disconnect(self._on_corners)
-        self.outlines.events.data.disconnect(self._on_outlines)
-        self.clicks.events.data.disconnect(self._on_clicks)
-        self.labels.events.paint.disconnect(self._on_paint)
+        for emitter, handler in (
+            (self.corners.events.data, self._on_corners),
+            (self.outlines.events.data, self._on_outlines),
+            (self.clicks.events.data, self._on_clicks),
+            (self.labels.events.paint, self._on_paint),
+        ):
+            emitter.disconnect(handler)
+        self.notices.clear()
 
     # ---------------------------------------------------------------- modes
 
@@ -257,7 +263,7 @@ class ExamEditor:
         if self._syncing:
             return
         self.notify("The ROIs follow the corners and outlines; painting is not used.")
-        self.refresh()
+        self._later(self.refresh)  # after napari has written the paint
 
     def _grow_now(self, level: str, click: np.ndarray, k: int) -> None:
         self.session.grow(level, click, slice=k)

@@ -169,7 +169,10 @@ class Exam:
 
     def world_slice(self, world_point: np.ndarray) -> int:
         """The slice of this exam on screen at a viewer dims point (world coordinates)."""
-        w = float(np.asarray(world_point, float)[-3])
+        point = np.asarray(world_point, float)
+        if point.size < 3:  # the viewer has no 3-D layer (any more)
+            return self.mid_slice
+        w = float(point[-3])
         k = (w - self.translate[0]) / self.scale[0]
         return int(np.clip(np.rint(k), 0, self.n_slices - 1))
 

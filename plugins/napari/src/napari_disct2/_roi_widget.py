@@ -422,7 +422,7 @@ class DiscRoiWidget(QWidget):
             self.editor.show_slice(k)
 
     def _dims_moved(self, *_: Any) -> None:
-        if self.editor is None:
+        if self.editor is None or not self.editor.alive:
             return
         self.slice_spin.blockSignals(True)
         self.slice_spin.setValue(self.editor.current_slice())
