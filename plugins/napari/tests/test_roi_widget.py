@@ -1,8 +1,10 @@
+from unittest.mock import ANY
+
 import numpy as np
 import pytest
 from _helpers import add_widget, click, draw_polygon, open_sample, settle, wait_idle
 
-from discT2 import DiscGeometry, measure, place_rois
+from discT2 import DiscGeometry, measure, place_rois, sample_study
 from discT2.roi import label_value
 
 
@@ -143,10 +145,21 @@ def test_detection_on_the_slice_gives_five_rois_per_disc(detected):
     assert all(d.method == "auto" and d.reader == "Reader Three" for d in session.discs.values())
 
 
-def test_dragging_a_corner_updates_rois_and_table(detected, qtbot):
+@pytest.fixture
+def loaded(make_napari_viewer, qtbot):
+    """A viewer with the sample and the Disc ROIs widget, the true discs.json loaded into it."""
+    viewer = make_napari_viewer(show=True)
+    exam = open_sample(viewer)
+    widget = add_widget(viewer, qtbot, "Disc ROIs")
+    widget.load(sample_study() / "S01" / "baseline" / "truth" / "discs.json")  # by nobody named
+    widget.reader_edit.setText("Reader Three")
+    return viewer, exam, widget
+
+
+def test_dragging_a_corner_updates_rois_and_table(loaded, qtbot):
     from _helpers import drag
 
-    viewer, exam, widget = detected
+    viewer, exam, widget = loaded
     session = exam.session
     editor = widget.editor
     before = session.table.copy()
@@ -165,7 +178,7 @@ def test_dragging_a_corner_updates_rois_and_table(detected, qtbot):
     moved = exam.layer_to_ras(end)[0]
     np.testing.assert_allclose(disc.corners_ras_mm["PS"], moved, atol=1e-9)
     assert disc.method == "drawn" and disc.reader == "Reader Three"
-    assert disc.qa["derived_from"]["method"] == "auto"
+    assert disc.qa["derived_from"] == {"method": "drawn", "reader": "", "created": ANY}
     assert disc.outline_ras_mm is None  # the corners now define the disc
     expected = place_rois(exam.series, list(session.discs.values()))
     np.testing.assert_array_equal(exam.frame.from_display(editor.labels.data), expected.labels)
@@ -177,13 +190,13 @@ def test_dragging_a_corner_updates_rois_and_table(detected, qtbot):
     assert statuses["L4-L5"] == "adjusted"
 
 
-def test_pfirrmann_reader_save_reload_and_the_cli_agree(detected, qtbot, tmp_path):
+def test_pfirrmann_reader_save_reload_and_the_cli_agree(loaded, qtbot, tmp_path):
     import json
 
     from discT2 import DiscROIs, T2Map, load_discs
     from discT2.cli import main
 
-    viewer, exam, widget = detected
+    viewer, exam, widget = loaded
     widget.set_level("L5-S1")
     widget.pfirrmann_box.setCurrentIndex(4)
     assert exam.session.discs["L5-S1"].pfirrmann == 4
@@ -192,7 +205,10 @@ def test_pfirrmann_reader_save_reload_and_the_cli_agree(detected, qtbot, tmp_pat
     assert {p.name for p in written.values()} == {"rois.json", "rois.nii.gz", "discs.json"}
     doc = json.loads((out / "rois.json").read_text())
     assert {d["level"]: d["pfirrmann"] for d in doc["discs"]}["L5-S1"] == 4
-    assert {d["provenance"]["reader"] for d in doc["discs"]} == {"Reader Three"}
+    # The reader of record is whoever placed each disc (the file's discs name nobody); the grade
+    # names its reader.
+    l5 = next(d for d in doc["discs"] if d["level"] == "L5-S1")
+    assert l5["qa"]["pfirrmann_graded"]["reader"] == "Reader Three"
     assert "arm" not in json.dumps(doc).lower()  # blinded
     saved = DiscROIs.load(out)
     np.testing.assert_array_equal(saved.labels, exam.session.rois.labels)
@@ -213,7 +229,7 @@ def test_pfirrmann_reader_save_reload_and_the_cli_agree(detected, qtbot, tmp_pat
 
     cli_table = pd.read_csv(tmp_path / "m.csv")
     mine = exam.session.table
-    np.testing.assert_allclose(cli_table.t2_mean_ms, mine.t2_mean_ms, rtol=1e-6)
+    np.testing.assert_allclose(cli_table.t2_mean_ms, mine.t2_mean_ms, atol=5e-4)  # CSV: 3 decimals
     np.testing.assert_array_equal(cli_table.n_voxels, mine.n_voxels)
     # Reload into a fresh viewer: the same discs, ROIs and table.
     viewer2_exam = _fresh_exam_with_widget(viewer, qtbot)

@@ -126,8 +126,11 @@ class FitWidget(Container):
         )
 
     def _progressed(self, done: int, total: int) -> None:
+        # Chunks finish on several threads, so reports may arrive out of order: never go back.
+        if not self.busy:
+            return
         self.progress.max = max(int(total), 1)
-        self.progress.value = int(done)
+        self.progress.value = max(int(done), min(self.progress.value, self.progress.max))
 
     def _fitted(self, exam: Exam, t2map: T2Map, notes: list[str]) -> None:
         self.run_button.enabled = True

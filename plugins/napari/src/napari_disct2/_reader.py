@@ -94,15 +94,24 @@ def read_output_folder(path: str | list[str]) -> LayerData:
 
 
 def _rois_folder(folder: Path) -> Path | None:
-    """The folder itself, or its one sub-folder, that holds rois.json and rois.nii.gz."""
-    if all((folder / f).is_file() for f in _ROIS_FILES):
+    """The folder itself, or its one sub-folder, holding the rois.json and rois.nii.gz of
+    ``discT2 rois`` (a rois.json without the disc list is someone else's)."""
+    if _is_rois_folder(folder):
         return folder
-    found = [
-        sub
-        for sub in sorted(folder.iterdir())
-        if sub.is_dir() and all((sub / f).is_file() for f in _ROIS_FILES)
-    ]
+    found = [sub for sub in sorted(folder.iterdir()) if sub.is_dir() and _is_rois_folder(sub)]
     return found[0] if len(found) == 1 and (folder / _T2_FILE).is_file() else None
+
+
+def _is_rois_folder(folder: Path) -> bool:
+    import json
+
+    if not all((folder / f).is_file() for f in _ROIS_FILES):
+        return False
+    try:
+        doc = json.loads((folder / _ROIS_FILES[0]).read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(doc, dict) and isinstance(doc.get("discs"), list) and "labels" in doc
 
 
 def _same_affine(a: Any, b: Any) -> bool:

@@ -46,7 +46,14 @@ logger = logging.getLogger(__name__)
 AUTOSAVE_ENV = "NAPARI_DISCT2_AUTOSAVE"
 
 #: QA keys that describe a disc's history and survive a reader's edit.
-_HISTORY_QA = ("registration", "propagated_from", "auto", "grown", "derived_from")
+_HISTORY_QA = (
+    "registration",
+    "propagated_from",
+    "auto",
+    "grown",
+    "derived_from",
+    "pfirrmann_graded",
+)
 
 
 def autosave_root() -> Path:
@@ -196,12 +203,16 @@ class DiscSession:
         self.update()
 
     def set_pfirrmann(self, level: str, grade: int | None) -> None:
-        """The reader's Pfirrmann grade of a disc (1..5, or None)."""
+        """The reader's Pfirrmann grade of a disc (1..5, or None).
+
+        Who graded it, and when, goes to ``qa["pfirrmann_graded"]`` (the disc's ``reader`` stays
+        whoever placed it).
+        """
         disc = self.discs[level]
+        qa = dict(disc.qa)
+        qa["pfirrmann_graded"] = {"reader": self.reader, "time": now_iso()}
         # replace() validates the grade (DiscGeometry refuses anything but 1..5 or None).
-        self.discs[level] = replace(
-            disc, pfirrmann=grade, series=dict(disc.series), qa=dict(disc.qa)
-        )
+        self.discs[level] = replace(disc, pfirrmann=grade, series=dict(disc.series), qa=qa)
         self.update()
 
     def accept(self, level: str) -> None:

@@ -24,6 +24,8 @@ class Jobs:
         self.on_error = on_error
         self.worker: Any = None
         self.last_error: BaseException | None = None
+        self._pbar: Any = None
+        self._desc = ""
 
     @property
     def busy(self) -> bool:
@@ -41,8 +43,10 @@ class Jobs:
         """Start ``fn()`` in a worker; ``on_done(result)`` runs on the GUI thread.
 
         With ``with_progress``, ``fn`` is called as ``fn(progress=callback)`` and every
-        ``callback(done, total)`` it makes reaches ``with_progress`` on the GUI thread (and
-        napari's activity panel); otherwise the activity panel shows a busy bar.
+        ``callback(done, total)`` it makes reaches ``with_progress`` on the GUI thread and a
+        progress bar in napari's activity panel. Other calls show no bar there: the widgets say
+        what runs (a busy bar's animation redraws the window all the time, which under software
+        OpenGL slows the call itself several times).
 
         Raises
         ------
@@ -54,10 +58,11 @@ class Jobs:
         if self.busy:
             raise RuntimeError(f"{desc}: wait until the running job has finished")
         self.last_error = None
+        self._desc = desc
         if with_progress is None:
-            worker = create_worker(fn, _progress={"desc": desc}, _ignore_errors=True)
+            worker = create_worker(fn, _ignore_errors=True)
         else:
-            worker = create_worker(_stepwise, fn, _progress={"desc": desc}, _ignore_errors=True)
+            worker = create_worker(_stepwise, fn, _ignore_errors=True)
             worker.yielded.connect(lambda step: self._step(worker, step, with_progress))
         worker.returned.connect(on_done)
         worker.errored.connect(self._failed)
@@ -67,12 +72,19 @@ class Jobs:
         return worker
 
     def _step(self, worker: Any, step: tuple[int, int], report: Callable[[int, int], None]) -> None:
+        if worker is not self.worker:
+            return  # a report that arrived after the job had finished
         done, total = step
-        pbar = getattr(worker, "pbar", None)
-        if pbar is not None and total:
+        if self._pbar is None and total:
+            from napari.utils import progress
+
+            self._pbar = progress(total=total, desc=self._desc)
+        pbar = self._pbar
+        if pbar is not None:
             if pbar.total != total:
                 pbar.total = total
-            pbar.update(done - pbar.n)
+            if done > pbar.n:  # reports from several threads may arrive out of order
+                pbar.update(done - pbar.n)
         report(done, total)
 
     def _failed(self, exc: BaseException) -> None:
@@ -81,6 +93,9 @@ class Jobs:
 
     def _finished(self) -> None:
         self.worker = None
+        if self._pbar is not None:
+            self._pbar.close()
+            self._pbar = None
 
 
 def _stepwise(fn: Callable[..., Any]) -> Generator[tuple[int, int], None, Any]:
