@@ -114,8 +114,10 @@ def _shots(out: Path) -> int:
     }
     viewer = napari.Viewer(show=True, title="discT2")
     viewer.window._qt_window.resize(1400, 900)
-    viewer.scale_bar.visible = True
-    viewer.scale_bar.unit = "mm"
+    overlays = getattr(getattr(viewer, "canvas", None), "overlays", None)
+    scale_bar = overlays.scale_bar if overlays is not None else viewer.scale_bar
+    scale_bar.visible = True
+    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
     base = exam_of(viewer.open_sample(PLUGIN, "exam")[0])
     for layer in layers_of(viewer, base, "echoes"):
         layer.visible = False
@@ -129,7 +131,6 @@ def _shots(out: Path) -> int:
     settle()
     _save(viewer.screenshot(canvas_only=False, flash=False), out / "fit.png")
     viewer.window.remove_dock_widget("all")
-    base = exam_of(layers_of(viewer, base, "t2")[0])
 
     # 2. Four corners of L4-L5, clicked in any order, and the live table.
     _, rois = viewer.window.add_plugin_dock_widget(PLUGIN, "Disc ROIs")
@@ -143,8 +144,8 @@ def _shots(out: Path) -> int:
     for name in ("PI", "AS", "AI", "PS"):
         corners.add(base.ras_to_layer(truth["L4-L5"].corners_ras_mm[name])[0])
     wait(rois)
-    viewer.camera.zoom *= 1.6
-    viewer.camera.center = tuple(
+    camera.zoom *= 1.6
+    camera.center = tuple(
         t2_layer.data_to_world(base.ras_to_layer(truth["L4-L5"].centre_ras_mm)[0])
     )
     settle()
@@ -160,7 +161,7 @@ def _shots(out: Path) -> int:
     rois.editor.clicks.add(base.ras_to_layer(truth["L2-L3"].centre_ras_mm)[0])
     wait(rois)
     rois.editor.corners.mode = "pan_zoom"
-    viewer.camera.center = tuple(
+    camera.center = tuple(
         t2_layer.data_to_world(base.ras_to_layer(truth["L3-L4"].centre_ras_mm)[0])
     )
     settle()

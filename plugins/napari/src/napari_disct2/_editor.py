@@ -179,8 +179,9 @@ class ExamEditor:
             {
                 "level": pd.Series(levels, dtype=object),
                 "corner": pd.Series(names, dtype=object),
+                # The level next to its anterior-superior corner; the corner names stay features.
                 "text": pd.Series(
-                    [f"{lv} {c}" if c == "AS" else c for lv, c in zip(levels, names, strict=True)],
+                    [lv if c == "AS" else "" for lv, c in zip(levels, names, strict=True)],
                     dtype=object,
                 ),
             }
@@ -354,12 +355,8 @@ class ExamEditor:
 
     def _kwargs(self, role: str) -> dict[str, Any]:
         meta = self.exam._meta(role)
-        return {
-            "name": meta["name"],
-            "scale": meta["scale"],
-            "translate": meta["translate"],
-            "metadata": meta["metadata"],
-        }
+        keys = ("name", "scale", "translate", "units", "axis_labels", "metadata")
+        return {k: meta[k] for k in keys}
 
     def _add_labels(self) -> Any:
         data, meta, _ = self.exam.labels_layer()
@@ -375,7 +372,8 @@ class ExamEditor:
         )
 
     def _point_size(self) -> float:
-        return float(2.5 * min(self.exam.scale[1:]))
+        # About one pixel across: small enough not to hide the disc's edges (world mm).
+        return float(1.2 * min(self.exam.scale[1:]))
 
     def _add_points_layer(self) -> Any:
         return self.viewer.add_points(
@@ -385,7 +383,12 @@ class ExamEditor:
             size=self._point_size(),
             face_color=_CORNER_COLOR,
             border_color="black",
-            text={"string": "{text}", "color": _CORNER_COLOR, "size": 9, "anchor": "upper_left"},
+            text={
+                "string": "{text}",
+                "color": _CORNER_COLOR,
+                "size": 8,
+                "anchor": "lower_right",
+            },
             **self._kwargs("corners"),
         )
 

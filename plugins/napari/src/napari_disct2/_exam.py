@@ -43,6 +43,8 @@ ROLE_NAMES: dict[str, str] = {
 }
 
 _KEY = "discT2"
+#: Names of the display axes (slices; rows superior to inferior; columns anterior to posterior).
+AXIS_LABELS = ("slice", "S-I", "A-P")
 
 
 class Exam:
@@ -187,6 +189,8 @@ class Exam:
             "name": f"{self.name} {ROLE_NAMES[role]}",
             "scale": tuple(self.scale),
             "translate": tuple(self.translate),
+            "units": ("mm", "mm", "mm"),
+            "axis_labels": AXIS_LABELS,
             "metadata": {_KEY: {"exam": self, "role": role}, **extra},
         }
 
@@ -199,6 +203,8 @@ class Exam:
         meta["metadata"]["series_meta"] = _safe_meta(self.series.meta)
         meta["scale"] = (1.0, *meta["scale"])
         meta["translate"] = (0.0, *meta["translate"])
+        meta["units"] = ("pixel", *meta["units"])
+        meta["axis_labels"] = ("echo", *meta["axis_labels"])
         meta.update(colormap="gray", blending="additive")
         return data, meta, "image"
 
