@@ -1,12 +1,14 @@
 import json
 
 import numpy as np
+import pytest
 from _helpers import add_widget, drag, open_sample, settle, wait_idle
 from napari_disct2._exam import layers_of
 
 from discT2 import DiscROIs, measure, propagate, sample_study
 
 
+@pytest.mark.slow  # two registrations (the widget's, and the library's for comparison)
 def test_propagate_review_side_by_side_accept_adjust_save(make_napari_viewer, qtbot, tmp_path):
     viewer = make_napari_viewer(show=True)
     base = open_sample(viewer, "exam")

@@ -323,3 +323,20 @@ def test_refusals_are_shown_and_change_nothing(make_napari_viewer, qtbot, truth_
     widget.pfirrmann_box.setCurrentIndex(3)
     assert widget.pfirrmann_box.currentIndex() == 0
     assert "Place L1-L2 first" in widget.status.text()
+
+
+def test_closing_the_widget_leaves_the_session_working(make_napari_viewer, qtbot, truth_discs):
+    import gc
+
+    from conftest import PLUGIN
+
+    viewer = make_napari_viewer(show=True)
+    exam = open_sample(viewer)
+    dock, _ = viewer.window.add_plugin_dock_widget(PLUGIN, "Disc ROIs")
+    viewer.window.remove_dock_widget(dock)
+    qtbot.wait(50)
+    gc.collect()
+    exam.session.set_corners("L4-L5", truth_discs["L4-L5"].corner_array())
+    assert exam.session.rois.levels == ["L4-L5"]
+    widget = add_widget(viewer, qtbot, "Disc ROIs")
+    assert widget.exam is exam and widget.stats_table.rowCount() == 8
