@@ -108,3 +108,23 @@ def test_an_output_folder_opens_as_t2_map_and_rois(make_napari_viewer, qtbot, fi
     assert [r[:3] for r in widget.stats_table.texts()] == [
         [r.level, r.roi, str(r.n_voxels)] for r in table.itertuples()
     ]
+
+
+def test_ras_to_layer_to_ras_is_exact_through_napari_transforms(make_napari_viewer):
+    from _helpers import open_sample
+
+    viewer = make_napari_viewer()
+    exam = open_sample(viewer)
+    (t2,) = [layer for layer in viewer.layers if role_of(layer) == "t2"]
+    rng = np.random.default_rng(3)
+    for offset in (np.zeros(3), np.array([2.2, 0.0, 250.0])):  # also beside another exam
+        exam.offset_mm = offset
+        t2.translate = tuple(exam.translate)
+        for k in range(exam.n_slices):
+            d = np.column_stack([np.full(20, k), rng.uniform(0, 119, 20), rng.uniform(0, 95, 20)])
+            ras = exam.frame.display_to_ras(d)  # points on slice k
+            world = [t2.data_to_world(p) for p in exam.ras_to_layer(ras)]
+            back = exam.layer_to_ras(np.array([t2.world_to_data(w) for w in world]))
+            np.testing.assert_allclose(back, ras, atol=1e-9)
+            # The slice a world point shows is the slice the point lies on.
+            assert {exam.world_slice(w) for w in world} == {k}

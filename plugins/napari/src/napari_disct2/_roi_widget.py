@@ -471,7 +471,10 @@ class DiscRoiWidget(QWidget):
         levels = set(session.discs)
         new, self._last_levels = levels - self._last_levels, levels
         if self.level in new and self._placing():
+            placed = self.level
             self._advance()  # the reader completed a new disc: on to the next level
+            if self.level != placed:
+                self.message(f"{placed} placed. Next: {self.level}.")
         self._show_pfirrmann()
 
     def _placing(self) -> bool:
