@@ -128,3 +128,20 @@ def test_ras_to_layer_to_ras_is_exact_through_napari_transforms(make_napari_view
             np.testing.assert_allclose(back, ras, atol=1e-9)
             # The slice a world point shows is the slice the point lies on.
             assert {exam.world_slice(w) for w in world} == {k}
+
+
+def test_a_folder_with_two_series_opens_both(make_napari_viewer, tmp_path):
+    import shutil
+
+    for subject in ("S01", "S02"):
+        shutil.copytree(sample_study() / subject / "baseline" / "dicom", tmp_path / subject)
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(tmp_path), plugin=PLUGIN)
+    exams = [exam_of(layer) for layer in layers]
+    assert len(exams) == 2 and exams[0] is not exams[1]
+    assert exams[0].key != exams[1].key  # separate autosaves
+    uids = {e.series.meta["series_instance_uid"] for e in exams}
+    assert uids == {
+        load_series(sample_study() / s / "baseline" / "dicom").meta["series_instance_uid"]
+        for s in ("S01", "S02")
+    }

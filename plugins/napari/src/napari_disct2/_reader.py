@@ -53,14 +53,27 @@ def napari_get_reader(path: str | list[str]) -> Callable[[Any], LayerData] | Non
 
 
 def read_series(path: str | list[str]) -> LayerData:
-    """The echo stack of a multi-echo series (:func:`discT2.load_series`)."""
-    from discT2 import load_series
+    """The echo stack of each multi-echo series at ``path`` (:func:`discT2.load_series`).
+
+    A DICOM folder holding several multi-echo series opens them all, one exam each (named after
+    the series description); scanner T2 maps and incomplete series are left out.
+    """
+    from discT2 import find_series, load_series
 
     if isinstance(path, (list, tuple)):
         path = path[0]
+    name = exam_name(path)
+    if Path(path).is_dir():
+        found = [i for i in find_series(path) if i.kind == "multi-echo" and i.problem is None]
+        if len(found) > 1:
+            layers = []
+            for info in found:
+                series = load_series(path, series=info)
+                label = f"{name} {info.description or info.number}"
+                layers.append(Exam(label, series=series, source=str(path)).series_layer())
+            return layers
     series = load_series(path)
-    exam = Exam(exam_name(path), series=series, source=str(path))
-    return [exam.series_layer()]
+    return [Exam(name, series=series, source=str(path)).series_layer()]
 
 
 def read_output_folder(path: str | list[str]) -> LayerData:
