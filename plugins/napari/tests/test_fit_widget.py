@@ -19,6 +19,7 @@ def test_fit_in_a_worker_adds_the_library_maps(make_napari_viewer, qtbot):
     widget.skip_first_echo.value = True
     worker = widget.run()
     assert worker is not None and widget.busy
+    assert widget.run() is None and "still running" in widget.status.value  # one at a time
     wait_idle(qtbot, widget)
     series = load_series(dicom)
     expected = fit_t2(series, "loglinear", skip_first_echo=True)

@@ -101,6 +101,9 @@ class FitWidget(Container):
     def run(self, *_: Any) -> Any:
         """Start the fit of the chosen exam; returns the worker (None when nothing to fit)."""
         exam: Exam | None = self.exam_choice.value
+        if self.busy:
+            self.status.value = "A fit is still running."
+            return None
         if exam is None or exam.series is None:
             self.status.value = "Open a multi-echo series first (File > Open, or a sample)."
             return None

@@ -165,6 +165,9 @@ class ReviewWidget(QWidget):
     def propagate(self, *_: Any) -> Any:
         """Propagate the baseline's ROIs to the follow-up in a worker; returns the worker."""
         base, fu = self.baseline, self.followup
+        if self.busy:
+            self.message("The propagation is still running.")
+            return None
         if base is None or fu is None or base is fu:
             self.message("Choose two different exams: the baseline and the follow-up.")
             return None

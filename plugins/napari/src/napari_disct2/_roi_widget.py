@@ -283,6 +283,9 @@ class DiscRoiWidget(QWidget):
         if self.editor is None:
             self.message("Open an exam first.")
             return None
+        if self.busy:
+            self.message("Wait until the running job has finished.")
+            return None
         session, k = self.session, self.editor.current_slice()
         self.message(f"Detecting discs on slice {k}…")
         return self.jobs.run(
@@ -300,6 +303,9 @@ class DiscRoiWidget(QWidget):
 
     def _grow_in_worker(self, level: str, click: Any, k: int) -> None:
         session = self.session
+        if self.busy:
+            self.message("Wait until the running job has finished, then click again.")
+            return
         self.message(f"Growing {level} from the click…")
         self.jobs.run(
             lambda: session.grown(level, click, slice=k),
