@@ -7,6 +7,7 @@ nucleus, posterior annulus), % of baseline, treated-vs-control and per-arm trial
 from discT2 import phantom
 from discT2._version import __version__
 from discT2.data import sample_study
+from discT2.display import DisplayFrame
 from discT2.epg import cpmg_signal
 from discT2.errors import (
     DicomSeriesError,
@@ -43,6 +44,7 @@ from discT2.roi import (
     detect_discs,
     grow_disc,
     load_discs,
+    order_corners,
     place_rois,
     propagate,
     save_discs,
@@ -59,6 +61,7 @@ __all__ = [
     "DiscGeometry",
     "DiscROIs",
     "DiscT2Error",
+    "DisplayFrame",
     "EchoTimeError",
     "FitFlag",
     "FitWarning",
@@ -90,6 +93,7 @@ __all__ = [
     "make_exam",
     "make_study",
     "measure",
+    "order_corners",
     "phantom",
     "place_rois",
     "propagate",

@@ -2,6 +2,7 @@
 
 from discT2.roi.auto import detect_discs, relabel
 from discT2.roi.bands import DEFAULT_FRACTIONS
+from discT2.roi.corners import order_corners
 from discT2.roi.discs_io import load_discs, save_discs
 from discT2.roi.geometry import DiscGeometry, corners_from_outline
 from discT2.roi.levels import DERIVED_ROIS, LEVELS, ROI_NAMES, label_value, parse_label
@@ -22,6 +23,7 @@ __all__ = [
     "grow_disc",
     "label_value",
     "load_discs",
+    "order_corners",
     "parse_label",
     "place_rois",
     "propagate",
