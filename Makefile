@@ -23,8 +23,14 @@ lint: install
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 
+# Everything CI checks: lint, the whole suite (slow tests included), the documentation build and
+# the napari plugin's headless tests (plugins/napari/ci.sh installs Xvfb and Qt's libraries when
+# missing, which needs root, and its own .venv-napari).
 test: install lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "slow or not slow"
+	rm -rf docs/_build
+	$(MAKE) docs
+	plugins/napari/ci.sh
 
 docs-install: $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[docs]"
