@@ -27,12 +27,7 @@ from discT2.errors import RoiError
 from discT2.roi._grid import Grid, SlicePlane, grid_of
 from discT2.roi.geometry import DiscGeometry
 from discT2.roi.levels import LEVELS, normalise_level
-from discT2.roi.segment import (
-    DiscTrack,
-    _slice_edge_level,
-    feature_channels,
-    track_disc,
-)
+from discT2.roi.segment import DiscTrack, feature_channels, track_disc
 
 __all__ = ["detect_discs", "relabel"]
 
@@ -218,7 +213,7 @@ def relabel(
 def _discs_on_slice(image: Any, grid: Grid, plane: SlicePlane, k: int) -> list[DiscTrack]:
     """Discs found on one slice, ordered from the top, forming one spinal column."""
     features = feature_channels(image, k)
-    level = _slice_edge_level(features, plane)
+    level = None
     seeds = _seeds(features, plane)
     tracks: list[DiscTrack] = []
     for seed in seeds:
