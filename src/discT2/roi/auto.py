@@ -1,23 +1,35 @@
 """Find the lumbar discs of a whole exam without a reader, and name their levels.
 
-On the mid-sagittal slice (or the slice given), candidate points are the strongest thin
-structures across the patient's superior-inferior axis (the second derivative of the images
-across that axis, at the scale of a disc's half height, minus the one along it). From each
-candidate a disc is grown (:func:`~discT2.roi.segment.track_disc`); candidates that are not inside
-a disc are refused there. The discs found are merged, ordered from the top, and the longest
-column of them that a spine can make (neighbours 15-100 mm apart, similar tilt, length and
-position) is kept. Where it has a gap of about two spacings, the missed disc (a faint one) is
-looked for again from points around where its neighbours' spacing puts it; if it stays missing,
-the levels skip it and the disc below the gap is flagged. The lowest disc is named ``L5-S1``
-(or ``lowest_level``) and the others upwards from it. Every disc is flagged ``auto`` for
-review; a reader can rename levels with :func:`relabel`.
+On the mid-sagittal slice and its neighbours (or the slice given):
+
+1. Candidate points are thin structures lying within 50 degrees of the axial plane (Hessian of
+   every channel at the scale of a disc's half height). From each a disc is grown
+   (:func:`~discT2.roi.segment.track_disc`, which refuses points not inside a disc) and grown
+   again from the centre of what it found (a click in the middle is the most accurate one).
+2. The discs are chained from the top into columns a spine can make (neighbours 15-100 mm apart
+   along the superior axis, less than 30 mm apart along the anterior one, similar tilt and
+   length). The gaps between spinous processes are rimmed by bone as well; a chain lying
+   25 mm or more behind another over the same levels is that posterior column and is dropped.
+   The longest remaining chain is the spine.
+3. Where the chain has a gap of about two spacings, the missed disc is looked for again around
+   where its neighbours put it. Below the lowest disc the next one is looked for one spacing
+   further down (and above the top one, one spacing up), until none is found.
+4. Levels are named from the bottom: the lowest disc is ``L5-S1`` (or ``lowest_level``) when the
+   search below it found no disc inside the image (the sacrum, whose fused segments have no
+   disc between two endplates). When the place one spacing below the lowest disc lies outside
+   the image the sacrum is not seen: every disc is flagged ``level_unverified``. A gap that stays
+   open skips a level and flags the disc below it ``disc_missed_above``. Levels are never
+   shifted silently; a reader renames them with :func:`relabel`.
+
+Every disc is ``method="auto"`` and flagged ``review``.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -37,6 +49,44 @@ logger = logging.getLogger(__name__)
 _MAX_SEEDS = 40
 #: Candidates closer than this (mm) to an accepted disc's centre are not tried again.
 _MERGE_MM = 8.0
+#: A column this far (mm) behind another over the same levels is the posterior elements.
+_POSTERIOR_MM = 25.0
+#: Chains of discs grown into columns per slice (longest first).
+_MAX_CHAINS = 3
+#: Offsets (mm, along the superior and anterior axes) of the points tried where a disc is
+#: expected but was not found.
+_SEARCH_OFFSETS = [
+    (0.0, 0.0),
+    (4.0, 0.0),
+    (-4.0, 0.0),
+    (0.0, 6.0),
+    (0.0, -6.0),
+    (8.0, 0.0),
+    (-8.0, 0.0),
+]
+
+
+@dataclass
+class _Column:
+    """The discs found on one slice, top to bottom, and what is known about the levels."""
+
+    tracks: list[DiscTrack] = field(default_factory=list)
+    missed_above: set[int] = field(default_factory=set)  # indices of discs below an open gap
+    bottom_seen: bool = False  # a search one spacing below the lowest disc was inside the image
+
+    def key(self, centrality: float) -> tuple[float, ...]:
+        """Rank of a slice: most discs, then the longest discs (the mid-sagittal slice cuts
+        them at their full length), then the slice nearest the middle, then contrast."""
+        if not self.tracks:
+            return (0.0, 0.0, centrality, 0.0)
+        length = float(np.mean([t.length_mm for t in self.tracks]))
+        strength = float(np.mean([t.strength for t in self.tracks]))
+        return (
+            float(len(self.tracks) - len(self.missed_above)),
+            round(length),
+            centrality,
+            strength,
+        )
 
 
 def detect_discs(
@@ -56,11 +106,10 @@ def detect_discs(
         The exam (echo images and/or T2 map).
     slice : int, optional
         The sagittal slice to search. Default: the middle slice and ``search_slices`` slices
-        each side of it; the slice where the most discs are found (then the longest discs, the
-        mid-sagittal one) wins.
+        each side of it; the slice where the most discs are found (then the strongest) wins.
     lowest_level : str
-        Level of the lowest disc found (default ``L5-S1``; e.g. ``L4-L5`` when the sacrum is
-        out of the field of view or the spine has a transitional vertebra).
+        Level of the lowest disc above the sacrum (default ``L5-S1``; e.g. ``L4-L5`` for a
+        sacralised L5).
     max_discs : int
         Keep at most this many discs, the lowest ones.
     reader : str
@@ -71,13 +120,15 @@ def detect_discs(
     Returns
     -------
     list of DiscGeometry
-        From the top down, ``method="auto"``, with corners, outline and the slice, each flagged
-        for review.
+        From the top down, ``method="auto"``, with corners, outline and the slice, flagged
+        ``review``; ``level_unverified`` on every disc when the sacrum was not in the image,
+        ``disc_missed_above`` below a level that could not be found, ``check_corners`` when a
+        corner could not be placed cleanly.
 
     Raises
     ------
     RoiError
-        No disc found, or more discs than levels above ``lowest_level``.
+        No disc found, or a slice outside the image.
     """
     first = image[0] if isinstance(image, (list, tuple)) else image
     grid = grid_of(first)
@@ -95,45 +146,50 @@ def detect_discs(
             for off in range(-search_slices, search_slices + 1)
             if 0 <= (k := mid + off) < grid.shape[2]
         ]
-    best: list[DiscTrack] = []
-    best_key: tuple[float, float] = (-1.0, -1.0)
+    best, best_key = _Column(), (-1.0,)
+    mid = grid.shape[2] // 2
     for k in candidates:
-        found = _discs_on_slice(image, grid, plane, k)
-        key = (float(len(found)), float(np.mean([t.length_mm for t in found])) if found else 0.0)
-        logger.debug("slice %d: %d discs", k, len(found))
+        found = _discs_on_slice(image, grid, plane, k, LEVELS.index(lowest) + 1)
+        logger.debug("slice %d: %d discs", k, len(found.tracks))
+        key = found.key(-abs(k - mid))
         if key > best_key:
             best, best_key = found, key
-    if not best:
+    if not best.tracks:
         raise RoiError(
             "no disc found automatically on the mid-sagittal slice(s) "
             f"{candidates}; place the discs by hand (corners or one click each)"
         )
-    if len(best) > max_discs:
-        logger.info("found %d discs; keeping the lowest %d", len(best), max_discs)
-        best = best[-max_discs:]
-    # Levels from the bottom up; a gap of about two disc spacings means a disc was missed.
-    positions = [float(t.centre_2d @ plane.superior) for t in best]
-    gaps = np.diff(positions[::-1])  # bottom to top, positive
-    steps = np.ones(len(gaps), dtype=int)
-    if len(gaps):
-        spacing = float(np.median(gaps[gaps <= 60.0])) if np.any(gaps <= 60.0) else gaps.min()
-        steps = np.maximum(np.rint(gaps / spacing).astype(int), 1)
+    tracks = best.tracks
+    # Levels from the bottom up; an open gap skips a level.
     index = [LEVELS.index(lowest)]
-    for step in steps:
-        index.append(index[-1] - int(step))
-    index = index[::-1]  # top first, like best
-    missed = {i for i, st in zip(range(len(best) - 1, 0, -1), steps, strict=True) if st > 1}
-    keep = [i for i, n in enumerate(index) if n >= 0]
-    if len(keep) < len(best):
-        logger.info("%d disc(s) lie above T12-L1; left out", len(best) - len(keep))
-    levels = [LEVELS[index[i]] for i in keep]
-    gap_above = [i in missed for i in keep]
-    best = [best[i] for i in keep]
+    for i in range(len(tracks) - 1, 0, -1):
+        index.append(index[-1] - (2 if i in best.missed_above else 1))
+    index = index[::-1]  # top first, like tracks
+    keep = [i for i, n in enumerate(index) if n >= 0][-max_discs:]
+    if len(keep) < len(tracks):
+        logger.info(
+            "%d disc(s) above T12-L1 or beyond max_discs; left out", len(tracks) - len(keep)
+        )
+    unverified = not best.bottom_seen
+    if unverified:
+        logger.warning(
+            "the image ends below the lowest disc found: the sacrum is not seen, so the levels "
+            "(lowest named %s) are unverified; check them",
+            lowest,
+        )
     discs = []
-    for level, track, gap in zip(levels, best, gap_above, strict=True):
+    for i in keep:
+        track = tracks[i]
+        flags = ["review"]
+        if i in best.missed_above:
+            flags.append("disc_missed_above")
+        if unverified:
+            flags.append("level_unverified")
+        if track.uneven_ends:
+            flags.append("check_corners")
         discs.append(
             DiscGeometry(
-                level=level,
+                level=LEVELS[index[i]],
                 corners_ras_mm=track.corners_ras,
                 outline_ras_mm=track.outline_ras,
                 slice=track.slice,
@@ -146,11 +202,10 @@ def detect_discs(
                         "length_mm": round(track.length_mm, 2),
                         "contrast_sd": round(track.strength, 2),
                         "lowest_level": lowest,
-                        "n_found": len(best),
+                        "n_found": len(tracks),
+                        "sacrum_seen": bool(best.bottom_seen),
                     },
-                    "flags": ["review"]
-                    + (["disc_missed_above"] if gap else [])
-                    + (["check_corners"] if track.uneven_ends else []),
+                    "flags": flags,
                 },
             )
         )
@@ -210,80 +265,176 @@ def relabel(
     return out
 
 
-def _discs_on_slice(image: Any, grid: Grid, plane: SlicePlane, k: int) -> list[DiscTrack]:
-    """Discs found on one slice, ordered from the top, forming one spinal column."""
+def _grow(
+    features: np.ndarray, grid: Grid, plane: SlicePlane, k: int, seed: np.ndarray
+) -> DiscTrack | None:
+    """A disc grown from a point, then again from its own centre; None when refused."""
+    try:
+        track = track_disc(features, grid, plane, k, seed)
+    except RoiError:
+        return None
+    if np.linalg.norm(track.centre_2d - seed) < 2.0:
+        return track
+    try:
+        again = track_disc(features, grid, plane, k, track.centre_2d)
+    except RoiError:
+        return track
+    return again if np.linalg.norm(again.centre_2d - track.centre_2d) < 5.0 else track
+
+
+def _discs_on_slice(image: Any, grid: Grid, plane: SlicePlane, k: int, max_count: int) -> _Column:
+    """The spine's discs on one slice, ordered from the top (see the module docstring)."""
     features = feature_channels(image, k)
-    level = None
-    seeds = _seeds(features, plane)
     tracks: list[DiscTrack] = []
-    for seed in seeds:
+    for seed in _seeds(features, plane):
         if any(np.linalg.norm(seed - t.centre_2d) < _MERGE_MM for t in tracks):
             continue
-        try:
-            track = track_disc(features, grid, plane, k, seed, edge_level=level)
-        except RoiError:
+        track = _grow(features, grid, plane, k, seed)
+        if track is None:
             continue
-        # The same disc from another seed: keep the one grown from nearer its centre.
-        dup = [
-            i
-            for i, t in enumerate(tracks)
-            if np.linalg.norm(t.centre_2d - track.centre_2d) < _MERGE_MM
-        ]
-        if dup:
+        if any(np.linalg.norm(t.centre_2d - track.centre_2d) < _MERGE_MM for t in tracks):
             continue
         tracks.append(track)
-    column = _column(tracks, plane)
-    return _fill_gaps(column, features, grid, plane, k, level)
+    columns: list[_Column] = []
+    for chain in _chains(tracks, plane)[:_MAX_CHAINS]:
+        if any(all(_has(col.tracks, t) for t in chain) for col in columns):
+            continue  # already part of a column grown from a longer chain
+        column = _Column(tracks=list(chain))
+        _fill_gaps(column, features, grid, plane, k)
+        _extend(column, features, grid, plane, k, max_count)
+        columns.append(column)
+        if len(column.tracks) >= max_count:
+            break
+    return _pick(columns, plane)
 
 
-def _fill_gaps(
-    column: list[DiscTrack],
+def _has(tracks: list[DiscTrack], track: DiscTrack) -> bool:
+    return any(np.linalg.norm(t.centre_2d - track.centre_2d) < _MERGE_MM for t in tracks)
+
+
+def _search_near(
+    guess: np.ndarray,
     features: np.ndarray,
     grid: Grid,
     plane: SlicePlane,
     k: int,
-    level: float,
-) -> list[DiscTrack]:
-    """Look again where the column has a gap of about two disc spacings (a missed disc).
+    accept: Any,
+) -> DiscTrack | None:
+    """A disc grown from points around ``guess`` that ``accept`` takes, or None."""
+    for ds, da in _SEARCH_OFFSETS:
+        seed = guess + ds * plane.superior + da * plane.anterior
+        found = _grow(features, grid, plane, k, seed)
+        if found is not None and accept(found):
+            return found
+    return None
 
-    A faint disc (degenerated, dark like the bone) may give no candidate point of its own; it
-    is searched for from points around where the spacing of its neighbours puts it.
-    """
-    if len(column) < 3:
-        return column
-    pos = np.array([t.centre_2d @ plane.superior for t in column])
+
+def _fill_gaps(
+    column: _Column, features: np.ndarray, grid: Grid, plane: SlicePlane, k: int
+) -> None:
+    """Look again where the column has a gap of about two disc spacings (a missed disc)."""
+    tracks = column.tracks
+    if len(tracks) < 2:
+        return
+    pos = np.array([t.centre_2d @ plane.superior for t in tracks])
     gaps = -np.diff(pos)
-    spacing = float(np.median(gaps))
-    out = [column[0]]
-    for upper, lower, gap in zip(column[:-1], column[1:], gaps, strict=True):
-        steps = int(np.rint(gap / spacing))
+    spacing = float(np.median(gaps)) if len(gaps) >= 2 else float(gaps[0])
+    out = [tracks[0]]
+    missed: set[int] = set()
+    for upper, lower, gap in zip(tracks[:-1], tracks[1:], gaps, strict=True):
+        steps = max(int(np.rint(gap / spacing)), 1) if len(gaps) >= 2 else 1
         for m in range(1, steps):
             guess = upper.centre_2d + (lower.centre_2d - upper.centre_2d) * m / steps
-            for ds in (0.0, 3.0, -3.0):
-                for da in (0.0, 5.0, -5.0):
-                    seed = guess + ds * plane.superior + da * plane.anterior
-                    try:
-                        found = track_disc(features, grid, plane, k, seed, edge_level=level)
-                    except RoiError:
-                        continue
-                    if _neighbours(out[-1], found, plane) and _neighbours(found, lower, plane):
-                        out.append(found)
-                        break
-                else:
-                    continue
-                break
+            prev = out[-1]
+            found = _search_near(
+                guess,
+                features,
+                grid,
+                plane,
+                k,
+                lambda t, prev=prev, lower=lower: (
+                    _neighbours(prev, t, plane) and _neighbours(t, lower, plane)
+                ),
+            )
+            if found is not None:
+                out.append(found)
+        if len(out) and (out[-1].centre_2d - lower.centre_2d) @ plane.superior > 1.6 * spacing:
+            missed.add(len(out))
         out.append(lower)
-    return out
+    column.tracks = out
+    column.missed_above = missed
+
+
+def _extend(
+    column: _Column, features: np.ndarray, grid: Grid, plane: SlicePlane, k: int, max_count: int
+) -> None:
+    """Look for more discs one spacing below the lowest and above the top one.
+
+    Records whether the place one spacing below the lowest disc lies inside the image: only
+    then does "no disc found there" mean the sacrum.
+    """
+    upper_edge = np.asarray(features.shape[1:], float) - 0.5
+
+    def inside(point: np.ndarray) -> bool:
+        ij = plane.to_ij(point)
+        margin = 8.0 / np.linalg.norm(plane.r, axis=0)  # half a disc's length is enough
+        return bool(np.all(ij >= -0.5 + margin) and np.all(ij <= upper_edge - margin))
+
+    for downward in (True, False):
+        for _ in range(len(LEVELS)):
+            ts = column.tracks
+            if not downward and len(ts) >= max_count:
+                break  # no level left to name above the top disc
+            end, nxt = (
+                (ts[-1], ts[-2] if len(ts) > 1 else None)
+                if downward
+                else (
+                    ts[0],
+                    ts[1] if len(ts) > 1 else None,
+                )
+            )
+            if nxt is not None:
+                step = end.centre_2d - nxt.centre_2d
+            else:
+                # One disc known: a lumbar spacing (~32 mm) along its own normal.
+                theta = math.radians(end.tilt_deg)
+                normal = -math.sin(theta) * plane.anterior + math.cos(theta) * plane.superior
+                step = (-32.0 if downward else 32.0) * normal
+            guess = end.centre_2d + step
+            if not inside(guess):
+                break
+            if downward:
+                column.bottom_seen = True
+                found = _search_near(
+                    guess, features, grid, plane, k, lambda t, end=end: _neighbours(end, t, plane)
+                )
+            else:
+                found = _search_near(
+                    guess, features, grid, plane, k, lambda t, end=end: _neighbours(t, end, plane)
+                )
+            if found is None:
+                break
+            if downward:
+                column.bottom_seen = False
+                column.tracks.append(found)
+            else:
+                column.tracks.insert(0, found)
+                column.missed_above = {i + 1 for i in column.missed_above}
 
 
 def _seeds(features: np.ndarray, plane: SlicePlane) -> list[np.ndarray]:
-    """Candidate disc centres (plane mm): thin structures across the superior axis."""
+    """Candidate disc centres (plane mm): thin structures lying within 50 degrees of the axial
+    plane (discs tilt up to ~45 degrees at L5-S1).
+
+    At a scale of a disc's half height (3 mm) the Hessian of each channel (in plane mm) has one
+    large eigenvalue across a thin band and a small one along it; the response is their
+    difference where the across direction is within 50 degrees of the patient's superior axis.
+    """
     spacing = np.linalg.norm(plane.r, axis=0)
     sigma_mm = 3.0
     r_inv = np.linalg.inv(plane.r)
-    sup = plane.superior
-    ant = plane.anterior
     response = np.zeros(features.shape[1:])
+    cos_limit = math.cos(math.radians(50.0))
     for ch in features:
         sig = sigma_mm / spacing
         h_ii = ndimage.gaussian_filter(ch, sig, order=(2, 0))
@@ -292,10 +443,19 @@ def _seeds(features: np.ndarray, plane: SlicePlane) -> list[np.ndarray]:
         h_vox = np.array([[h_ii, h_ij], [h_ij, h_jj]])  # (2, 2, I, J)
         # Second derivatives in plane mm: H_p = R^-T H_ij R^-1.
         h_mm = np.einsum("ai,ijxy,jb->abxy", r_inv.T, h_vox, r_inv)
-        d_ss = np.einsum("a,abxy,b->xy", sup, h_mm, sup)
-        d_aa = np.einsum("a,abxy,b->xy", ant, h_mm, ant)
-        response += np.clip(np.abs(d_ss) - np.abs(d_aa), 0, None) * sigma_mm**2
-    body = features.max(axis=0) > 0.05
+        hxx, hxy, hyy = h_mm[0, 0], h_mm[0, 1], h_mm[1, 1]
+        mean = 0.5 * (hxx + hyy)
+        root = np.sqrt(0.25 * (hxx - hyy) ** 2 + hxy**2)
+        big = np.where(mean >= 0, mean + root, mean - root)  # eigenvalue of larger magnitude
+        small = np.where(mean >= 0, mean - root, mean + root)
+        # Its eigenvector (hxy, big - hxx), or (big - hyy, hxy) where that one vanishes.
+        vx = np.where(np.abs(hxy) > 1e-12, hxy, big - hyy)
+        vy = np.where(np.abs(hxy) > 1e-12, big - hxx, hxy)
+        norm = np.hypot(vx, vy) + 1e-12
+        across = np.abs((vx * plane.superior[0] + vy * plane.superior[1]) / norm)
+        score = np.clip(np.abs(big) - np.abs(small), 0, None) * sigma_mm**2
+        response += np.where(across >= cos_limit, score, 0.0)
+    body = features.max(axis=0) > 0.05 * features.max()
     response[~body] = 0
     size = np.maximum(np.round(_MERGE_MM / spacing).astype(int), 1)
     peaks = (response == ndimage.maximum_filter(response, size=tuple(size))) & (response > 0)
@@ -310,10 +470,48 @@ def _seeds(features: np.ndarray, plane: SlicePlane) -> list[np.ndarray]:
     return list(plane.to_plane(ij))
 
 
-def _column(tracks: list[DiscTrack], plane: SlicePlane) -> list[DiscTrack]:
+def _chains(tracks: list[DiscTrack], plane: SlicePlane) -> list[list[DiscTrack]]:
+    """The discs split into chains a spine can make, longest (then strongest) first."""
+    remaining = list(tracks)
+    chains: list[list[DiscTrack]] = []
+    while remaining:
+        chain = _longest_chain(remaining, plane)
+        chains.append(chain)
+        remaining = [t for t in remaining if not any(t is c for c in chain)]
+    return sorted(chains, key=lambda c: (-len(c), -float(np.mean([t.strength for t in c]))))
+
+
+def _pick(columns: list[_Column], plane: SlicePlane) -> _Column:
+    """The column that is the spine: the longest, unless one nearly as long lies in front of it.
+
+    The gaps between the spinous processes are rimmed by bone as well and may form a column
+    behind the spine's; a column with at most two discs fewer lying ``_POSTERIOR_MM`` or more in
+    front of the longest one is the spine.
+    """
+    if not columns:
+        return _Column()
+    ranked = sorted(columns, key=lambda c: c.key(0.0), reverse=True)
+    best = ranked[0]
+    for other in ranked[1:]:
+        if len(other.tracks) >= len(best.tracks) - 2 and _ahead(other.tracks, best.tracks, plane):
+            best = other
+    return best
+
+
+def _ahead(chain: list[DiscTrack], other: list[DiscTrack], plane: SlicePlane) -> bool:
+    """Does ``chain`` lie ``_POSTERIOR_MM`` or more in front of ``other`` over shared levels?"""
+    offsets = []
+    for t in chain:
+        s = t.centre_2d @ plane.superior
+        near = [o for o in other if abs(o.centre_2d @ plane.superior - s) < 20.0]
+        if near:
+            o = min(near, key=lambda o: abs(o.centre_2d @ plane.superior - s))
+            offsets.append(float((t.centre_2d - o.centre_2d) @ plane.anterior))
+    return len(offsets) >= 1 and float(np.median(offsets)) >= _POSTERIOR_MM
+
+
+def _longest_chain(tracks: list[DiscTrack], plane: SlicePlane) -> list[DiscTrack]:
     """The longest chain of discs that can be one spine, ordered from the top."""
-    if not tracks:
-        return []
     pos_s = np.array([t.centre_2d @ plane.superior for t in tracks])
     order = np.argsort(-pos_s)  # top first
     ts = [tracks[i] for i in order]

@@ -59,11 +59,16 @@ _WINDOW_MM = 6.0
 #: Largest angle of an endplate to the frame's axis (mm per mm as degrees).
 _MAX_SLOPE_DEG = 20.0
 #: A traced endplate stops after this many mm without a valley.
-_GAP_MM = 2.0
+_GAP_MM = 3.0
 #: A column continues an endplate when its valley is at least this fraction of the window's.
-_TRACE_FRACTION = 0.3
-#: Smallest mean valley depth of an endplate, in noise SDs (summed over channels).
+_TRACE_FRACTION = 0.25
+#: Smallest mean depth of an endplate's dark line near the click, in noise SDs (the discs of
+#: the phantom at SNR 20-50 give 5-30).
+_MIN_ENDPLATE_SNR = 4.0
+#: Smallest depth of a wall's dark band in one row, in noise SDs.
 _MIN_VALLEY_SNR = 3.0
+#: A vertebral body is at least this many times as high as the disc next to it.
+_BODY_RATIO = 1.5
 #: The vertebral bodies above and below a disc differ by less than this fraction per channel.
 _SAME_BODY = 0.3
 #: Largest angle between the two endplates of a disc (degrees).
@@ -218,24 +223,30 @@ class _Frame:
         return self.plane.to_ij(pts.reshape(-1, 2)).T
 
 
-def _best_tilt(frame: _Frame, seed: np.ndarray, max_height_mm: float, max_tilt_deg: float) -> float:
-    """The rotation that makes the edges above and below the seed sharpest."""
-    a = np.arange(-8.0, 8.0 + 1e-9, _STEP_MM)
-    reach = 0.6 * max_height_mm  # the endplates of a disc centred on the seed, not beyond
-    b = np.arange(-reach, reach + 1e-9, _STEP_MM)
-    ib0 = int(np.argmin(np.abs(b)))
+def _best_tilt(frame: _Frame, seed: np.ndarray, max_tilt_deg: float) -> float:
+    """The disc's tilt near the seed: the dominant gradient orientation (structure tensor).
 
-    def score(theta: float) -> float:
-        prof = frame.sample(seed, theta, a, b).mean(axis=1)
-        prof = ndimage.gaussian_filter1d(prof, 1.0, axis=1)
-        e = np.sqrt(np.sum(np.gradient(prof, _STEP_MM, axis=1) ** 2, axis=0))
-        return float(e[ib0 + 1 :].max() + e[: ib0 - 1].max())
-
-    coarse = np.radians(np.arange(-max_tilt_deg, max_tilt_deg + 1e-9, 3.0))
-    best = max(coarse, key=score)
-    fine = best + np.radians(np.arange(-2.5, 2.6, 0.5))
+    Around a click inside a disc the strongest edges are the endplates above and below it; the
+    gradients across them set the orientation (weighted by a 6 mm Gaussian window, all
+    channels). The result is clipped to +-``max_tilt_deg``; the endplate search allows 20 more
+    degrees either way.
+    """
+    half = 12.0
+    grid_mm = np.arange(-half, half + 1e-9, _STEP_MM)
+    patch = frame.sample(seed, 0.0, grid_mm, grid_mm)  # (C, A, B) in the patient's axes
+    patch = ndimage.gaussian_filter(patch, (0, 1.0 / _STEP_MM, 1.0 / _STEP_MM))
+    ga = np.gradient(patch, _STEP_MM, axis=1)
+    gb = np.gradient(patch, _STEP_MM, axis=2)
+    r2 = grid_mm[:, None] ** 2 + grid_mm[None, :] ** 2
+    w = np.exp(-0.5 * r2 / 6.0**2)
+    jaa = float(np.sum(w * (ga * ga).sum(axis=0)))
+    jbb = float(np.sum(w * (gb * gb).sum(axis=0)))
+    jab = float(np.sum(w * (ga * gb).sum(axis=0)))
+    # Orientation of the dominant gradient, measured from the superior axis towards anterior.
+    phi = 0.5 * math.atan2(2.0 * jab, jbb - jaa)
     limit = math.radians(max_tilt_deg)
-    return float(max(np.clip(fine, -limit, limit), key=score))
+    # The endplates' normal is v(theta) = (-sin theta, cos theta): theta = -phi.
+    return float(np.clip(-phi, -limit, limit))
 
 
 def _valley(samples: np.ndarray, shift: int, axis: int) -> np.ndarray:
@@ -288,20 +299,33 @@ class _Endplate:
 def _line_search(
     vmap: np.ndarray, a: np.ndarray, b: np.ndarray, sign: int, c_min: float, c_max: float
 ) -> tuple[float, float, float] | None:
-    """Darkest straight line ``b = c + m a`` within the window, on one side: (c, m, mean depth)."""
-    win = np.abs(a) <= _WINDOW_MM
-    aw = a[win]
-    slopes = np.tan(np.radians(np.arange(-_MAX_SLOPE_DEG, _MAX_SLOPE_DEG + 0.1, 1.0)))
-    offsets = sign * np.arange(c_min, c_max + 1e-9, 0.25)
-    bb = offsets[None, :, None] + slopes[:, None, None] * aw[None, None, :]
-    ia = np.broadcast_to(np.nonzero(win)[0][None, None, :], bb.shape).astype(float)
-    ib = (bb - b[0]) / _STEP_MM
-    vals = ndimage.map_coordinates(vmap, [ia.ravel(), ib.ravel()], order=1, mode="constant")
-    score = vals.reshape(bb.shape).mean(axis=2)
-    im, ic = np.unravel_index(int(np.argmax(score)), score.shape)
-    if score[im, ic] <= 0:
+    """Darkest straight line ``b = c + m a`` within the window, on one side: (c, m, mean depth).
+
+    A coarse grid (0.5 mm, 2 degrees, every other column) is refined around its best line.
+    """
+    win = np.nonzero(np.abs(a) <= _WINDOW_MM)[0]
+
+    def scores(offsets: np.ndarray, slopes: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        bb = offsets[None, :, None] + slopes[:, None, None] * a[cols][None, None, :]
+        ia = np.broadcast_to(cols[None, None, :], bb.shape).astype(float)
+        ib = (bb - b[0]) / _STEP_MM
+        vals = ndimage.map_coordinates(vmap, [ia.ravel(), ib.ravel()], order=1, mode="constant")
+        return vals.reshape(bb.shape).mean(axis=2)
+
+    if c_max < c_min:
         return None
-    return float(offsets[ic]), float(slopes[im]), float(score[im, ic])
+    angles = np.arange(-_MAX_SLOPE_DEG, _MAX_SLOPE_DEG + 0.1, 2.0)
+    offsets = sign * np.arange(c_min, c_max + 1e-9, 0.5)
+    coarse = scores(offsets, np.tan(np.radians(angles)), win[::2])
+    im, ic = np.unravel_index(int(np.argmax(coarse)), coarse.shape)
+    if coarse[im, ic] <= 0:
+        return None
+    fine_angles = angles[im] + np.arange(-2.0, 2.01, 0.5)
+    fine_offsets = offsets[ic] + sign * np.arange(-0.5, 0.51, 0.125)
+    fine_offsets = fine_offsets[(sign * fine_offsets >= c_min) & (sign * fine_offsets <= c_max)]
+    fine = scores(fine_offsets, np.tan(np.radians(fine_angles)), win)
+    jm, jc = np.unravel_index(int(np.argmax(fine)), fine.shape)
+    return float(fine_offsets[jc]), float(np.tan(np.radians(fine_angles[jm]))), float(fine[jm, jc])
 
 
 def _peak(profile: np.ndarray, lo: int, hi: int) -> tuple[float, float]:
@@ -364,13 +388,16 @@ def _trace(
         if hit is not None:
             found[int(ia)] = hit
 
+    fit: dict[str, Any] = {"n": -1, "coef": np.array([m, c])}
+
     def predict(ia: int) -> float:
-        if len(found) < 6:
-            return c + m * a[ia]
-        xs = a[list(found)]
-        ys = np.array([v[0] for v in found.values()])
-        degree = 2 if np.ptp(xs) >= 16.0 else 1
-        return float(np.polyval(np.polyfit(xs, ys, degree), a[ia]))
+        # Refit every 4 new columns (the curve changes slowly).
+        if len(found) >= 6 and len(found) - fit["n"] >= 4:
+            xs = a[list(found)]
+            ys = np.array([v[0] for v in found.values()])
+            fit["coef"] = np.polyfit(xs, ys, 2 if np.ptp(xs) >= 16.0 else 1)
+            fit["n"] = len(found)
+        return float(np.polyval(fit["coef"], a[ia]))
 
     for direction in (+1, -1):
         misses = 0
@@ -478,6 +505,7 @@ def _walls(
     b: np.ndarray,
     ep: _Endplate,
     pixel_mm: float,
+    reach: tuple[float, float],
 ) -> tuple[tuple[float, bool], tuple[float, bool]]:
     """Anterior and posterior corner positions (a, mm) of one endplate, and whether found.
 
@@ -504,8 +532,8 @@ def _walls(
     vmap = ndimage.uniform_filter1d(vmap, 3, axis=0, mode="nearest")
     ia0 = int(np.argmin(np.abs(a)))
     out = []
-    for end, direction in ((ep.cols.max(), +1), (ep.cols.min(), -1)):
-        stop = int(np.clip(round((end + 10.0 * direction - a[0]) / _STEP_MM), 0, n_a - 1))
+    for end, far, direction in ((ep.cols.max(), reach[0], +1), (ep.cols.min(), reach[1], -1)):
+        stop = int(np.clip(round((far + 10.0 * direction - a[0]) / _STEP_MM), 0, n_a - 1))
         span = np.arange(ia0, stop + direction, direction)
         if span.size < 5:
             out.append((float(end), False))
@@ -636,13 +664,13 @@ def track_disc(
     del edge_level
     frame = _Frame(features, plane)
     seed = np.asarray(seed_2d, float)
-    theta = _best_tilt(frame, seed, max_height_mm, max_tilt_deg)
+    theta = _best_tilt(frame, seed, max_tilt_deg)
     u_dir, v_dir = frame.axes(theta)
     pixel_b = plane.voxel_length_mm(v_dir)
     pixel_a = plane.voxel_length_mm(u_dir)
     half = max_half_length_mm + 12.0
     a = np.arange(-half, half + _STEP_MM / 2, _STEP_MM)
-    reach = 0.75 * max_height_mm + 14.0
+    reach = 1.6 * max_height_mm
     b = np.arange(-reach, reach + _STEP_MM / 2, _STEP_MM)
     raw = frame.sample(seed, theta, a, b)
     valid = frame.inside(seed, theta, a, b)
@@ -656,7 +684,7 @@ def track_disc(
     for sign in (+1, -1):
         line = _line_search(vmap, a, b, sign, 1.0, 0.75 * max_height_mm)
         where = "above" if sign > 0 else "below"
-        if line is None or line[2] < _MIN_VALLEY_SNR:
+        if line is None or line[2] < _MIN_ENDPLATE_SNR:
             raise _Refusal(f"no dark endplate line {where} the point")
         ep = _trace(vmap, valid, a, b, *line, sign, other=ends.get(-sign))
         if ep.cols.size < 8:
@@ -678,11 +706,13 @@ def track_disc(
             f"the structure at the point is {h0:.1f} mm high (a disc is "
             f"{min_height_mm:g}-{max_height_mm:g} mm)"
         )
-    # Beyond each endplate lies a vertebral body, thicker than the disc: no other dark line
-    # along the frame within 1.1 disc heights (the body's far endplate) of it.
+    # Beyond each endplate lies a vertebral body, at least 1.5 times as high as the disc (lumbar
+    # discs are a third to a half of their bodies' height; the gaps between spinous processes,
+    # which are also dark-rimmed bone, are not much thinner than the processes): no other dark
+    # line along the frame within 1.5 disc heights of it.
     for ep in (sup, inf):
         start = abs(ep.boundary(0.0)) + ep.width_mm + 1.5
-        stop = abs(ep.boundary(0.0)) + max(1.1 * h0, 6.0)
+        stop = min(abs(ep.boundary(0.0)) + max(_BODY_RATIO * h0, 6.0), b[-1] - 2.0)
         if stop > start:
             other = _line_search(vmap, a, b, ep.sign, start, stop)
             if other is not None and other[2] >= max(0.6 * ep.score, _MIN_VALLEY_SNR):
@@ -702,13 +732,24 @@ def track_disc(
             "bodies"
         )
     uneven: list[str] = []
+    # Search each wall beyond the further of the two endplates' traced ends (one endplate may
+    # fade before its corner).
+    reach = (max(sup.cols.max(), inf.cols.max()), min(sup.cols.min(), inf.cols.min()))
     for ep in (sup, inf):
-        (ant, ok_a), (post, ok_p) = _walls(samples[0], valid, a, b, ep, pixel_a)
-        ep.ant, ep.post, ep.wall_ok = ant, post, (ok_a, ok_p)
-        if not ok_a and "anterior" not in uneven:
-            uneven.append("anterior")
-        if not ok_p and "posterior" not in uneven:
-            uneven.append("posterior")
+        (ep.ant, ok_a), (ep.post, ok_p) = _walls(samples[0], valid, a, b, ep, pixel_a, reach)
+        ep.wall_ok = (ok_a, ok_p)
+    # A wall not found: the vertebral bodies are stacked, so take the other endplate's corner
+    # (flagged for review); without either, the traced end.
+    for side, name in ((0, "anterior"), (1, "posterior")):
+        for ep, other in ((sup, inf), (inf, sup)):
+            if not ep.wall_ok[side]:
+                uneven.append(name)
+                if other.wall_ok[side]:
+                    if side == 0:
+                        ep.ant = other.ant
+                    else:
+                        ep.post = other.post
+    uneven = sorted(set(uneven))
     if not (min(sup.ant, inf.ant) > 0 > max(sup.post, inf.post)):
         raise _Unsure("the endplates found do not extend both ways from the point")
     length = 0.5 * ((sup.ant - sup.post) + (inf.ant - inf.post))
