@@ -73,7 +73,6 @@ _BODY_RATIO = 1.5
 _SAME_BODY = 0.3
 #: Largest angle between the two endplates of a disc (degrees).
 _MAX_WEDGE_DEG = 35.0
-_DEBUG: list | None = None
 
 
 def noise_sd(channel: np.ndarray) -> float:
@@ -227,13 +226,15 @@ def _best_tilt(frame: _Frame, seed: np.ndarray, max_tilt_deg: float) -> float:
     """The disc's tilt near the seed: the dominant gradient orientation (structure tensor).
 
     Around a click inside a disc the strongest edges are the endplates above and below it; the
-    gradients across them set the orientation (weighted by a 6 mm Gaussian window, all
-    channels). The result is clipped to +-``max_tilt_deg``; the endplate search allows 20 more
+    gradients across them set the orientation (proton-density weighted channel, 6 mm Gaussian
+    window). The result is clipped to +-``max_tilt_deg``; the endplate search allows 20 more
     degrees either way.
     """
     half = 12.0
     grid_mm = np.arange(-half, half + 1e-9, _STEP_MM)
-    patch = frame.sample(seed, 0.0, grid_mm, grid_mm)  # (C, A, B) in the patient's axes
+    # The proton-density weighted channel: its strongest edges are the cortical lines (a T2
+    # map's strongest may be the nucleus' rim, which runs every way).
+    patch = frame.sample(seed, 0.0, grid_mm, grid_mm)[:1]  # (1, A, B) in the patient's axes
     patch = ndimage.gaussian_filter(patch, (0, 1.0 / _STEP_MM, 1.0 / _STEP_MM))
     ga = np.gradient(patch, _STEP_MM, axis=1)
     gb = np.gradient(patch, _STEP_MM, axis=2)
@@ -794,8 +795,6 @@ def track_disc(
         return grid.voxel_to_world(ijk)
 
     corners_ras = {n: to_ras(p)[0] for n, p in corners_2d.items()}
-    if _DEBUG is not None:
-        _DEBUG.append({"seed": seed, "u": u, "v": v, "sup": sup, "inf": inf, "tissue": tissue})
     centre = np.mean(list(corners_2d.values()), axis=0)
     return DiscTrack(
         corners_2d=corners_2d,
