@@ -368,7 +368,8 @@ def _fill_gaps(
 def _extend(
     column: _Column, features: np.ndarray, grid: Grid, plane: SlicePlane, k: int, max_count: int
 ) -> None:
-    """Look for more discs one spacing below the lowest and above the top one.
+    """Look for more discs beyond the lowest and the top one, one spacing away, else two (a disc
+    missed in between is flagged).
 
     Records whether the place one spacing below the lowest disc lies inside the image: only
     then does "no disc found there" mean the sacrum.
@@ -385,41 +386,47 @@ def _extend(
             ts = column.tracks
             if not downward and len(ts) >= max_count:
                 break  # no level left to name above the top disc
-            end, nxt = (
-                (ts[-1], ts[-2] if len(ts) > 1 else None)
-                if downward
-                else (
-                    ts[0],
-                    ts[1] if len(ts) > 1 else None,
-                )
-            )
+            end = ts[-1] if downward else ts[0]
+            nxt = (ts[-2] if downward else ts[1]) if len(ts) > 1 else None
             if nxt is not None:
-                step = end.centre_2d - nxt.centre_2d
+                # One spacing (two across a disc missed between them).
+                gap = (len(ts) - 1) in column.missed_above if downward else 1 in column.missed_above
+                step = (end.centre_2d - nxt.centre_2d) / (2.0 if gap else 1.0)
             else:
                 # One disc known: a lumbar spacing (~32 mm) along its own normal.
                 theta = math.radians(end.tilt_deg)
                 normal = -math.sin(theta) * plane.anterior + math.cos(theta) * plane.superior
                 step = (-32.0 if downward else 32.0) * normal
-            guess = end.centre_2d + step
-            if not inside(guess):
-                break
-            if downward:
-                column.bottom_seen = True
+            found, skipped = None, 0
+            for skipped, guess in enumerate((end.centre_2d + step, end.centre_2d + 2 * step)):
+                if not inside(guess):
+                    break
+                if downward and skipped == 0:
+                    column.bottom_seen = True
                 found = _search_near(
-                    guess, features, grid, plane, k, lambda t, end=end: _neighbours(end, t, plane)
+                    guess,
+                    features,
+                    grid,
+                    plane,
+                    k,
+                    (lambda t, end=end: _neighbours(end, t, plane))
+                    if downward
+                    else (lambda t, end=end: _neighbours(t, end, plane)),
                 )
-            else:
-                found = _search_near(
-                    guess, features, grid, plane, k, lambda t, end=end: _neighbours(t, end, plane)
-                )
+                if found is not None:
+                    break
             if found is None:
                 break
             if downward:
                 column.bottom_seen = False
                 column.tracks.append(found)
+                if skipped:
+                    column.missed_above.add(len(column.tracks) - 1)
             else:
                 column.tracks.insert(0, found)
                 column.missed_above = {i + 1 for i in column.missed_above}
+                if skipped:
+                    column.missed_above.add(1)
 
 
 def _seeds(features: np.ndarray, plane: SlicePlane) -> list[np.ndarray]:
