@@ -166,3 +166,28 @@ def test_bad_slice_is_refused(ph):
     exam = ph.sample_exam("S03", "m12")
     with pytest.raises(RoiError, match="slice 7 is outside the image"):
         detect_discs(exam.series, slice=7)
+
+
+def test_no_canal_behind_the_column_is_flagged(ph):
+    """A T2 map whose fluid is capped at 150 ms: the column cannot be told from the posterior
+    elements by the canal behind it, so its levels are flagged (and still found)."""
+    from discT2 import T2Map
+
+    exam = ph.sample_exam("S03", "m12")
+    m = exam.t2map
+    capped = T2Map(
+        t2_ms=np.minimum(m.t2_ms, 150.0),
+        s0=m.s0,
+        t2_sd_ms=m.t2_sd_ms,
+        r2=m.r2,
+        rmse=m.rmse,
+        flags=m.flags,
+        affine=m.affine,
+    )
+    found = detect_discs(capped, slice=exam.mid)
+    assert all("level_unverified" in d.qa["flags"] for d in found)
+    assert found[-1].qa["auto"]["canal_behind"] is False
+    by_level = {d.level: d for d in found}
+    for level in exam.discs:
+        offset = np.linalg.norm(by_level[level].centre_ras_mm - exam.discs[level]["center_ras_mm"])
+        assert offset < 5.0, level

@@ -1,31 +1,36 @@
 """Find the lumbar discs of a whole exam without a reader, and name their levels.
 
-On the mid-sagittal slice and its neighbours (or the slice given):
+On the middle slice (or the slice given):
 
 1. Candidate points are thin structures lying within 50 degrees of the axial plane (Hessian of
-   every channel at the scale of a disc's half height). From each a disc is grown
-   (:func:`~discT2.roi.segment.track_disc`, which refuses points not inside a disc) and grown
-   again from the centre of what it found (a click in the middle is the most accurate one).
+   the proton-density weighted channel at the scale of a disc's half height). From each a disc
+   is grown (:func:`~discT2.roi.segment.track_disc`, which refuses points not inside a disc) and,
+   unless the point was near its middle, grown again from the centre of what it found.
 2. The discs are chained from the top into columns a spine can make (neighbours 15-100 mm apart
    along the superior axis, less than 30 mm apart along the anterior one, similar tilt and
-   length). The gaps between spinous processes are rimmed by bone as well; a chain lying
-   25 mm or more behind another over the same levels is that posterior column and is dropped.
-   The longest remaining chain is the spine.
-3. Where the chain has a gap of about two spacings, the missed disc is looked for again around
-   where its neighbours put it. Below the lowest disc the next one is looked for one spacing
-   further down (and above the top one, one spacing up), until none is found.
-4. Levels are named from the bottom: the lowest disc is ``L5-S1`` (or ``lowest_level``) when the
-   search below it found no disc inside the image (the sacrum, whose fused segments have no
-   disc between two endplates). When the place one spacing below the lowest disc lies outside
-   the image the sacrum is not seen: every disc is flagged ``level_unverified``. A gap that stays
-   open skips a level and flags the disc below it ``disc_missed_above``. Levels are never
-   shifted silently; a reader renames them with :func:`relabel`.
+   length). Where a column has a gap of about two spacings, the missed disc is looked for again
+   around where its neighbours put it; beyond its ends the next disc is looked for one spacing
+   away, else two (a disc missed in between), until none is found.
+3. The spine is the longest column with the spinal canal (fluid: T2 above ~250 ms, from the map
+   or between the first and last echo) behind its discs; the gaps between the spinous processes
+   are rimmed by bone as well and may form a column behind the canal. Without fluid behind any
+   column, a column nearly as long lying 25 mm or more in front of the longest one wins, and
+   every level is flagged ``level_unverified``.
+4. The neighbouring slices are searched for the same discs (the whole search when the middle
+   slice gave fewer than three); the slice that cuts them longest (the mid-sagittal one) wins.
+5. Levels are named from the bottom: the lowest disc is ``L5-S1`` (or ``lowest_level``) when the
+   search below it looked inside the image and found no disc (the sacrum, whose fused segments
+   have no disc between two endplates). When the place one spacing below the lowest disc lies
+   outside the image the sacrum is not seen: every disc is flagged ``level_unverified``. A gap
+   that stays open skips a level and flags the disc below it ``disc_missed_above``. Levels are
+   never shifted silently; a reader renames them with :func:`relabel`.
 
 Every disc is ``method="auto"`` and flagged ``review``.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -34,6 +39,7 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage
+from skimage.measure import points_in_poly
 
 from discT2.errors import RoiError
 from discT2.roi._grid import Grid, SlicePlane, grid_of
@@ -51,6 +57,10 @@ _MAX_SEEDS = 40
 _MERGE_MM = 8.0
 #: A column this far (mm) behind another over the same levels is the posterior elements.
 _POSTERIOR_MM = 25.0
+#: Behind the spine's discs the fluid indicator (T2 / 300 ms) reaches at least this.
+_CANAL_FLUID = 0.8
+#: No lumbar level (vertebral body and disc) is taller than this (mm).
+_MAX_SPACING_MM = 52.0
 #: Chains of discs grown into columns per slice (longest first).
 _MAX_CHAINS = 3
 #: Offsets (mm, along the superior and anterior axes) of the points tried where a disc is
@@ -73,6 +83,7 @@ class _Column:
     tracks: list[DiscTrack] = field(default_factory=list)
     missed_above: set[int] = field(default_factory=set)  # indices of discs below an open gap
     bottom_seen: bool = False  # a search one spacing below the lowest disc was inside the image
+    canal: bool = True  # fluid (the spinal canal) lies behind most of its discs
 
     def key(self, centrality: float) -> tuple[float, ...]:
         """Rank of a slice: most discs, then the longest discs (the mid-sagittal slice cuts
@@ -148,8 +159,13 @@ def detect_discs(
         ]
     best, best_key = _Column(), (-1.0,)
     mid = grid.shape[2] // 2
-    for k in candidates:
-        found = _discs_on_slice(image, grid, plane, k, LEVELS.index(lowest) + 1)
+    for k in sorted(candidates, key=lambda k: abs(k - mid)):  # the middle slice first
+        if len(best.tracks) >= 3:
+            # The column is known: the same discs on this slice (the mid-sagittal slice is the
+            # one that cuts them longest).
+            found = _same_discs(image, grid, plane, k, best)
+        else:
+            found = _discs_on_slice(image, grid, plane, k, LEVELS.index(lowest) + 1)
         logger.debug("slice %d: %d discs", k, len(found.tracks))
         key = found.key(-abs(k - mid))
         if key > best_key:
@@ -170,8 +186,8 @@ def detect_discs(
         logger.info(
             "%d disc(s) above T12-L1 or beyond max_discs; left out", len(tracks) - len(keep)
         )
-    unverified = not best.bottom_seen
-    if unverified:
+    unverified = not (best.bottom_seen and best.canal)
+    if not best.bottom_seen:
         logger.warning(
             "the image ends below the lowest disc found: the sacrum is not seen, so the levels "
             "(lowest named %s) are unverified; check them",
@@ -204,6 +220,7 @@ def detect_discs(
                         "lowest_level": lowest,
                         "n_found": len(tracks),
                         "sacrum_seen": bool(best.bottom_seen),
+                        "canal_behind": bool(best.canal),
                     },
                     "flags": flags,
                 },
@@ -273,8 +290,8 @@ def _grow(
         track = track_disc(features, grid, plane, k, seed)
     except RoiError:
         return None
-    if np.linalg.norm(track.centre_2d - seed) < 2.0:
-        return track
+    if np.linalg.norm(track.centre_2d - seed) < 0.15 * track.length_mm:
+        return track  # the seed was in the middle of the disc already
     try:
         again = track_disc(features, grid, plane, k, track.centre_2d)
     except RoiError:
@@ -282,12 +299,24 @@ def _grow(
     return again if np.linalg.norm(again.centre_2d - track.centre_2d) < 5.0 else track
 
 
+def _same_discs(image: Any, grid: Grid, plane: SlicePlane, k: int, column: _Column) -> _Column:
+    """The discs of a column grown again on slice k from their centres (empty if any fails)."""
+    features = feature_channels(image, k)
+    tracks = []
+    for track in column.tracks:
+        try:
+            tracks.append(track_disc(features, grid, plane, k, track.centre_2d))
+        except RoiError:
+            return _Column()
+    return _Column(tracks, set(column.missed_above), column.bottom_seen, column.canal)
+
+
 def _discs_on_slice(image: Any, grid: Grid, plane: SlicePlane, k: int, max_count: int) -> _Column:
     """The spine's discs on one slice, ordered from the top (see the module docstring)."""
     features = feature_channels(image, k)
     tracks: list[DiscTrack] = []
     for seed in _seeds(features, plane):
-        if any(np.linalg.norm(seed - t.centre_2d) < _MERGE_MM for t in tracks):
+        if any(_inside_disc(seed, t) for t in tracks):
             continue
         track = _grow(features, grid, plane, k, seed)
         if track is None:
@@ -305,7 +334,16 @@ def _discs_on_slice(image: Any, grid: Grid, plane: SlicePlane, k: int, max_count
         columns.append(column)
         if len(column.tracks) >= max_count:
             break
-    return _pick(columns, plane)
+    return _pick(columns, plane, _fluid(image, k))
+
+
+def _inside_disc(point: np.ndarray, track: DiscTrack) -> bool:
+    """Whether a point lies in a disc already found (its corner quadrilateral, 2 mm wider)."""
+    c = track.corners_2d
+    quad = np.array([c["AS"], c["PS"], c["PI"], c["AI"]])
+    centre = quad.mean(axis=0)
+    grown = centre + (quad - centre) * (1.0 + 2.0 / max(track.height_mm, 1.0))
+    return bool(points_in_poly(np.asarray(point, float)[None], grown)[0])
 
 
 def _has(tracks: list[DiscTrack], track: DiscTrack) -> bool:
@@ -329,6 +367,23 @@ def _search_near(
     return None
 
 
+def _spacing(tracks: list[DiscTrack], plane: SlicePlane) -> float:
+    """One level's spacing along the superior axis (mm): the median of the gaps between
+    neighbouring discs that are not much longer than the shortest one (the others skip a disc).
+
+    No lumbar level (a vertebral body and a disc) is taller than ~50 mm; a longer gap between the
+    only two discs known spans two or more levels (taken as ~36 mm each).
+    """
+    pos = np.array([t.centre_2d @ plane.superior for t in tracks])
+    gaps = np.abs(np.diff(pos))
+    if gaps.size == 0:
+        return 36.0
+    spacing = float(np.median(gaps[gaps <= 1.5 * gaps.min()]))
+    if spacing > _MAX_SPACING_MM:
+        spacing /= round(spacing / 36.0)
+    return spacing
+
+
 def _fill_gaps(
     column: _Column, features: np.ndarray, grid: Grid, plane: SlicePlane, k: int
 ) -> None:
@@ -336,13 +391,12 @@ def _fill_gaps(
     tracks = column.tracks
     if len(tracks) < 2:
         return
-    pos = np.array([t.centre_2d @ plane.superior for t in tracks])
-    gaps = -np.diff(pos)
-    spacing = float(np.median(gaps)) if len(gaps) >= 2 else float(gaps[0])
+    spacing = _spacing(tracks, plane)
     out = [tracks[0]]
     missed: set[int] = set()
-    for upper, lower, gap in zip(tracks[:-1], tracks[1:], gaps, strict=True):
-        steps = max(int(np.rint(gap / spacing)), 1) if len(gaps) >= 2 else 1
+    for upper, lower in itertools.pairwise(tracks):
+        gap = float((upper.centre_2d - lower.centre_2d) @ plane.superior)
+        steps = max(round(gap / spacing), 1)
         for m in range(1, steps):
             guess = upper.centre_2d + (lower.centre_2d - upper.centre_2d) * m / steps
             prev = out[-1]
@@ -358,7 +412,7 @@ def _fill_gaps(
             )
             if found is not None:
                 out.append(found)
-        if len(out) and (out[-1].centre_2d - lower.centre_2d) @ plane.superior > 1.6 * spacing:
+        if (out[-1].centre_2d - lower.centre_2d) @ plane.superior > 1.6 * spacing:
             missed.add(len(out))
         out.append(lower)
     column.tracks = out
@@ -389,9 +443,14 @@ def _extend(
             end = ts[-1] if downward else ts[0]
             nxt = (ts[-2] if downward else ts[1]) if len(ts) > 1 else None
             if nxt is not None:
-                # One spacing (two across a disc missed between them).
-                gap = (len(ts) - 1) in column.missed_above if downward else 1 in column.missed_above
-                step = (end.centre_2d - nxt.centre_2d) / (2.0 if gap else 1.0)
+                # One level's spacing (the last two discs may be two levels apart).
+                levels = max(
+                    round(
+                        abs((end.centre_2d - nxt.centre_2d) @ plane.superior) / _spacing(ts, plane)
+                    ),
+                    1,
+                )
+                step = (end.centre_2d - nxt.centre_2d) / levels
             else:
                 # One disc known: a lumbar spacing (~32 mm) along its own normal.
                 theta = math.radians(end.tilt_deg)
@@ -433,8 +492,9 @@ def _seeds(features: np.ndarray, plane: SlicePlane) -> list[np.ndarray]:
     """Candidate disc centres (plane mm): thin structures lying within 50 degrees of the axial
     plane (discs tilt up to ~45 degrees at L5-S1).
 
-    At a scale of a disc's half height (3 mm) the Hessian of each channel (in plane mm) has one
-    large eigenvalue across a thin band and a small one along it; the response is their
+    At a scale of a disc's half height (3 mm) the Hessian of the proton-density weighted channel
+    (in plane mm; a T2 map's strongest structures are fluid and fat) has one large eigenvalue
+    across a thin band and a small one along it; the response is their
     difference where the across direction is within 50 degrees of the patient's superior axis.
     """
     spacing = np.linalg.norm(plane.r, axis=0)
@@ -442,7 +502,7 @@ def _seeds(features: np.ndarray, plane: SlicePlane) -> list[np.ndarray]:
     r_inv = np.linalg.inv(plane.r)
     response = np.zeros(features.shape[1:])
     cos_limit = math.cos(math.radians(50.0))
-    for ch in features:
+    for ch in features[:1]:  # the proton-density weighted channel (see track_disc)
         sig = sigma_mm / spacing
         h_ii = ndimage.gaussian_filter(ch, sig, order=(2, 0))
         h_jj = ndimage.gaussian_filter(ch, sig, order=(0, 2))
@@ -488,20 +548,69 @@ def _chains(tracks: list[DiscTrack], plane: SlicePlane) -> list[list[DiscTrack]]
     return sorted(chains, key=lambda c: (-len(c), -float(np.mean([t.strength for t in c]))))
 
 
-def _pick(columns: list[_Column], plane: SlicePlane) -> _Column:
-    """The column that is the spine: the longest, unless one nearly as long lies in front of it.
+def _fluid(image: Any, k: int) -> np.ndarray:
+    """How fluid-like each voxel of slice k is, 0-1: its T2 over 300 ms (clipped).
 
-    The gaps between the spinous processes are rimmed by bone as well and may form a column
-    behind the spine's; a column with at most two discs fewer lying ``_POSTERIOR_MM`` or more in
-    front of the longest one is the spine.
+    A T2 map gives it directly; echoes give the apparent T2 between the first and the last echo.
+    Cerebrospinal fluid (T2 1-2 s) reaches 1; discs, fat and muscle (T2 < 200 ms) stay below
+    0.7.
+    """
+    images = image if isinstance(image, (list, tuple)) else [image]
+    out = None
+    for img in images:
+        if hasattr(img, "echo_times_ms"):
+            te = np.asarray(img.echo_times_ms, float)
+            first = np.asarray(img.data[:, :, k, 0], float)
+            last = np.asarray(img.data[:, :, k, -1], float)
+            bright = first > 0.05 * np.percentile(first, 99)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(bright & (last > 0), first / last, np.inf)
+                t2 = np.where(ratio > 1.0, (te[-1] - te[0]) / np.log(ratio), 3000.0)
+            t2 = np.where(bright, t2, 0.0)
+        elif hasattr(img, "t2_ms"):
+            t2 = np.nan_to_num(np.asarray(img.t2_ms[:, :, k], float), nan=0.0)
+        else:
+            continue
+        value = np.clip(t2 / 300.0, 0.0, 1.0)
+        out = value if out is None else np.maximum(out, value)
+    return out if out is not None else np.zeros(grid_of(images[0]).shape[:2])
+
+
+def _canal_behind(track: DiscTrack, fluid: np.ndarray, plane: SlicePlane) -> float:
+    """The most fluid-like signal on a line 2-25 mm behind the disc (the spinal canal)."""
+    c = track.corners_2d
+    post = 0.5 * (c["PS"] + c["PI"])
+    axis = post - 0.5 * (c["AS"] + c["AI"])
+    axis = axis / max(float(np.linalg.norm(axis)), 1e-9)
+    pts = post + np.arange(2.0, 25.01, 0.5)[:, None] * axis
+    ij = plane.to_ij(pts).T
+    smooth = ndimage.uniform_filter(fluid, 2)
+    return float(ndimage.map_coordinates(smooth, ij, order=1, mode="constant").max())
+
+
+def _pick(columns: list[_Column], plane: SlicePlane, fluid: np.ndarray) -> _Column:
+    """The column that is the spine.
+
+    The spinal canal (cerebrospinal fluid) lies directly behind the discs; the gaps between the
+    spinous processes, rimmed by bone as well, may form a column behind it. Among the columns
+    with fluid behind most of their discs the longest wins; without such a column, a column at
+    most two discs shorter lying ``_POSTERIOR_MM`` or more in front of the longest one wins, and
+    the result is marked (its levels are flagged unverified).
     """
     if not columns:
         return _Column()
+    for column in columns:
+        behind = [_canal_behind(t, fluid, plane) for t in column.tracks]
+        column.canal = float(np.median(behind)) >= _CANAL_FLUID
     ranked = sorted(columns, key=lambda c: c.key(0.0), reverse=True)
+    with_canal = [c for c in ranked if c.canal]
+    if with_canal:
+        return with_canal[0]
     best = ranked[0]
     for other in ranked[1:]:
         if len(other.tracks) >= len(best.tracks) - 2 and _ahead(other.tracks, best.tracks, plane):
             best = other
+    logger.warning("no spinal canal found behind the discs found; their levels are unverified")
     return best
 
 

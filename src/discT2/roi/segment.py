@@ -669,21 +669,37 @@ def track_disc(
     u_dir, v_dir = frame.axes(theta)
     pixel_b = plane.voxel_length_mm(v_dir)
     pixel_a = plane.voxel_length_mm(u_dir)
+    shift = max(round((0.75 + 0.6 * pixel_b) / _STEP_MM), 2)
+    c_max = 0.75 * max_height_mm
+
+    def valley_map(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
+        raw = frame.sample(seed, theta, a, b)
+        valid = frame.inside(seed, theta, a, b)
+        samples = ndimage.gaussian_filter1d(raw, 0.75 / _STEP_MM, axis=1)
+        # The cortical lines are darkest against their surroundings in the proton-density
+        # weighted channel; at long echoes the annulus next to them is dark as well and would
+        # widen them.
+        vmap = _valley(samples[:1], shift, axis=2)
+        vmap[~valid] = 0.0
+        return samples, valid, vmap
+
+    # First only the window around the click: most points that are not in a disc (tried by
+    # detect_discs) are refused here at a fraction of the cost.
+    near_a = np.arange(-_WINDOW_MM - 1.0, _WINDOW_MM + 1.0 + _STEP_MM / 2, _STEP_MM)
+    near_b = np.arange(-c_max - 4.0, c_max + 4.0 + _STEP_MM / 2, _STEP_MM)
+    vmap_near = valley_map(near_a, near_b)[2]
+    for sign in (+1, -1):
+        line = _line_search(vmap_near, near_a, near_b, sign, 1.0, c_max)
+        if line is None or line[2] < _MIN_ENDPLATE_SNR:
+            raise _Refusal(f"no dark endplate line {'above' if sign > 0 else 'below'} the point")
     half = max_half_length_mm + 12.0
     a = np.arange(-half, half + _STEP_MM / 2, _STEP_MM)
     reach = 1.6 * max_height_mm
     b = np.arange(-reach, reach + _STEP_MM / 2, _STEP_MM)
-    raw = frame.sample(seed, theta, a, b)
-    valid = frame.inside(seed, theta, a, b)
-    samples = ndimage.gaussian_filter1d(raw, 0.75 / _STEP_MM, axis=1)
-    shift = max(round((0.75 + 0.6 * pixel_b) / _STEP_MM), 2)
-    # The cortical lines are darkest against their surroundings in the proton-density weighted
-    # channel; at long echoes the annulus next to them is dark as well and would widen them.
-    vmap = _valley(samples[:1], shift, axis=2)
-    vmap[~valid] = 0.0
+    samples, valid, vmap = valley_map(a, b)
     ends: dict[int, _Endplate] = {}
     for sign in (+1, -1):
-        line = _line_search(vmap, a, b, sign, 1.0, 0.75 * max_height_mm)
+        line = _line_search(vmap, a, b, sign, 1.0, c_max)
         where = "above" if sign > 0 else "below"
         if line is None or line[2] < _MIN_ENDPLATE_SNR:
             raise _Refusal(f"no dark endplate line {where} the point")
