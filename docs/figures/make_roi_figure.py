@@ -1,78 +1,39 @@
-"""Draw the disc ROI geometry figure of docs/methods/rois.md.
+"""Draw the disc ROI geometry figure of docs/methods/rois.md from the sample data.
 
-    python docs/figures/make_roi_figure.py [--t2map FIT_DIR --rois ROIS_DIR --level L4-L5]
-                                           [-o docs/figures/roi_geometry.png]
+    PYTHONPATH=src python docs/figures/make_roi_figure.py [--exam S01/baseline] [--level L4-L5]
+                                                          [-o docs/figures/roi_geometry.png]
+    python docs/figures/make_roi_figure.py --t2map FIT_DIR --rois ROIS_DIR --level L4-L5
 
-Without arguments it uses a small synthetic sagittal slice made here (a tilted wedge-shaped disc
-between two vertebral bodies, with anisotropic pixels). With ``--t2map`` and ``--rois`` (the
-outputs of ``discT2 fit`` and ``discT2 rois``) the right panel shows that exam instead, e.g. the
-sample data.
+By default it reads one exam of the committed ``sample_data/`` (DICOM), fits its T2 map (EPG),
+finds its discs automatically and draws: the mid-sagittal slice with every disc found, its
+level and its five ROIs; the geometry of one disc (the bands between its endplate lines, in
+patient mm, the true corners in grey); and the voxels of each of that disc's ROIs on the T2 map
+(1-voxel margins). With ``--t2map`` and ``--rois`` (the outputs of ``discT2 fit`` and
+``discT2 rois``) the last two panels show that exam instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import json
+import logging
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.path import Path as MplPath
 
-from discT2 import DiscGeometry, DiscROIs, T2Map, place_rois
+from discT2 import DiscGeometry, DiscROIs, T2Map, detect_discs, fit_t2, load_series, place_rois
 from discT2.roi import ROI_NAMES
 from discT2.roi._grid import grid_of
 from discT2.roi._view import sagittal_crop
 from discT2.roi.levels import level_index
 
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e")
 
 
-def synthetic_exam() -> tuple[T2Map, DiscGeometry]:
-    """A sagittal T2 map (anisotropic pixels) with one tilted wedge disc, and its corners."""
-    tilt = math.radians(-25.0)
-    e = np.array([math.cos(tilt), math.sin(tilt)])  # anterior (y, z)
-    n = np.array([-e[1], e[0]])  # superior
-    length, h_ant, h_post = 40.0, 13.0, 8.0
-    a_mid, p_mid = e * length / 2, -e * length / 2
-    c = {
-        "AS": a_mid + n * h_ant / 2,
-        "AI": a_mid - n * h_ant / 2,
-        "PS": p_mid + n * h_post / 2,
-        "PI": p_mid - n * h_post / 2,
-    }
-    shape = (70, 100, 1)
-    affine = np.array([[0, 0, 4.0, 0], [-0.9, 0, 0, 31.0], [0, -0.7, 0, 34.0], [0, 0, 0, 1]])
-    ii, jj = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
-    yz = np.stack([affine[1, 0] * ii + affine[1, 3], affine[2, 1] * jj + affine[2, 3]], -1)
-    pts = yz.reshape(-1, 2)
-    t2 = np.full(len(pts), 35.0)
-    above = np.array([c["AS"], c["PS"], c["PS"] + 25 * n, c["AS"] + 25 * n])
-    below = np.array([c["AI"], c["PI"], c["PI"] - 25 * n, c["AI"] - 25 * n])
-    for quad in (above, below):
-        t2[MplPath(quad).contains_points(pts)] = 80.0
-    disc = np.array([c["AS"], c["PS"], c["PI"], c["AI"]])
-    t2[MplPath(disc).contains_points(pts)] = 60.0
-    rel = pts - (a_mid + p_mid) / 2
-    nucleus = (rel @ e / 13.0) ** 2 + (rel @ n / 4.0) ** 2 <= 1
-    t2[nucleus] = 120.0
-    t2 = t2.reshape(shape[:2])[..., None] + np.random.default_rng(0).normal(0, 3, shape)
-    zeros = np.zeros(shape)
-    t2map = T2Map(
-        t2_ms=t2,
-        s0=zeros + 1,
-        t2_sd_ms=zeros + 3,
-        r2=zeros + 1,
-        rmse=zeros,
-        flags=zeros,
-        affine=affine,
-    )
-    corners = {k: np.array([0.0, *v]) for k, v in c.items()}
-    return t2map, DiscGeometry("L4-L5", corners_ras_mm=corners, slice=0)
-
-
-def draw_geometry(ax, disc: DiscGeometry) -> None:
-    """Left panel: corners, endplate lines, band boundaries and measures, in patient mm."""
+def draw_geometry(ax, disc: DiscGeometry, truth: dict | None = None) -> None:
+    """Middle panel: corners, endplate lines, band boundaries and measures, in patient mm."""
     c = {k: np.array([-v[1], v[2]]) for k, v in disc.corners_ras_mm.items()}  # x = posterior
     f = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
@@ -103,6 +64,10 @@ def draw_geometry(ax, disc: DiscGeometry) -> None:
     )
     ax.plot([c["AS"][0], c["AI"][0]], [c["AS"][1], c["AI"][1]], color="k", lw=0.8)
     ax.plot([c["PS"][0], c["PI"][0]], [c["PS"][1], c["PI"][1]], color="k", lw=0.8)
+    if truth is not None:
+        t = np.array([[-truth[n][1], truth[n][2]] for n in ("AS", "PS", "PI", "AI", "AS")])
+        ax.plot(t[:, 0], t[:, 1], color="0.55", lw=0.8, ls=":", label="true corners")
+        ax.legend(loc="lower right", fontsize=6.5, frameon=False)
     offsets = {"AS": (-14, 4), "AI": (-14, -10), "PS": (4, 4), "PI": (4, -10)}
     for name, p in c.items():
         ax.plot(*p, "ko", ms=4)
@@ -124,7 +89,7 @@ def draw_geometry(ax, disc: DiscGeometry) -> None:
     ax.set_aspect("equal")
     ax.set_xlabel("posterior (mm)  ->")
     ax.set_ylabel("superior (mm)")
-    ax.set_title("Bands between the endplate lines", fontsize=9)
+    ax.set_title(f"{disc.level} ({disc.method}): bands between the endplate lines", fontsize=9)
     pad = 6
     pts = np.array(list(c.values()))
     ax.set_xlim(pts[:, 0].min() - pad, pts[:, 0].max() + pad)
@@ -172,23 +137,64 @@ def draw_voxels(ax, t2map: T2Map, rois: DiscROIs, level: str) -> None:
     ax.figure.colorbar(im, ax=ax, shrink=0.7, label="T2 (ms)")
 
 
+def draw_overview(ax, series, rois: DiscROIs) -> None:
+    """Left panel: the slice of the discs (first echo), each disc's level and ROIs."""
+    k = int(rois.discs[len(rois.discs) // 2].slice or 0)
+    grid = grid_of(series)
+    centre = np.mean([d.centre_ras_mm for d in rois.discs], axis=0)
+    img, view = sagittal_crop(
+        series.data[:, :, k, 0], grid, centre, half_width_mm=60, half_height_mm=105, step_mm=0.5
+    )
+    lab, _ = sagittal_crop(
+        rois.labels[:, :, k] % 10, grid, centre, half_width_mm=60, half_height_mm=105, order=0
+    )
+    ax.imshow(img, cmap="gray", extent=view["extent"])
+    rgba = np.zeros((*lab.shape, 4))
+    for r in range(1, 6):
+        colour = np.array([int(COLOURS[r - 1][i : i + 2], 16) / 255 for i in (1, 3, 5)])
+        rgba[lab == r] = [*colour, 0.6]
+    ax.imshow(rgba, extent=view["extent"])
+    for disc in rois.discs:
+        p = view["to_display"](disc.centre_ras_mm[None])[0]
+        ax.text(p[0] - 32, p[1], disc.level, fontsize=7, color="yellow", va="center")
+    ax.set_title("Found automatically (first echo, mid-sagittal slice)", fontsize=9)
+    ax.set_xlabel("posterior (mm)  ->")
+    ax.set_ylabel("superior (mm)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--exam", default="S01/baseline", help="subject/visit of sample_data/")
     parser.add_argument("--t2map", help="a fitted map folder (t2.nii.gz)")
     parser.add_argument("--rois", help="the folder 'discT2 rois' wrote")
     parser.add_argument("--level", default="L4-L5")
     parser.add_argument("-o", "--out", default=str(Path(__file__).with_name("roi_geometry.png")))
     args = parser.parse_args(argv)
+    logging.getLogger("discT2").setLevel(logging.ERROR)
     if args.t2map and args.rois:
         t2map, rois = T2Map.load(args.t2map), DiscROIs.load(args.rois)
-        disc = rois.disc(args.level)
+        fig = Figure(figsize=(11, 4.2), layout="constrained")
+        middle, right = fig.subplots(1, 2, width_ratios=[1, 1.15])
+        draw_geometry(middle, rois.disc(args.level))
+        draw_voxels(right, t2map, rois, args.level)
     else:
-        t2map, disc = synthetic_exam()
-        rois = place_rois(t2map, [disc])
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
-    left, right = fig.subplots(1, 2, width_ratios=[1, 1.15])
-    draw_geometry(left, disc)
-    draw_voxels(right, t2map, rois, disc.level)
+        folder = SAMPLE / args.exam
+        series = load_series(folder / "dicom")
+        t2map = fit_t2(series, method="epg")
+        found = place_rois(t2map, detect_discs(series))
+        truth = json.loads((folder / "truth" / "discs.json").read_text())
+        true_corners = {d["level"]: d["corners_ras_mm"] for d in truth["discs"]}
+        fig = Figure(figsize=(15, 5.6), layout="constrained")
+        left, middle, right = fig.subplots(1, 3, width_ratios=[0.75, 1, 1.15])
+        draw_overview(left, series, found)
+        draw_geometry(middle, found.disc(args.level), true_corners.get(args.level))
+        draw_voxels(right, t2map, found, args.level)
+        fig.suptitle(
+            f"sample_data/{args.exam}: {series.shape[0]} x {series.shape[1]} pixels of "
+            f"{series.voxel_size_mm[0]:.3g} mm, {series.shape[2]} slices, {series.n_echoes} "
+            "echoes (synthetic phantom)",
+            fontsize=9,
+        )
     fig.savefig(args.out, dpi=130)
     print(f"wrote {args.out}")
     return 0

@@ -10,7 +10,6 @@ import pytest
 
 from discT2 import DiscGeometry, DiscROIs, measure, place_rois, save_discs
 from discT2.cli import main
-from discT2.io import save_nifti_series
 from discT2.measure import MEASURE_COLUMNS
 
 
@@ -44,8 +43,8 @@ def files(exam, tmp_path):
         DiscGeometry(lv, corners_ras_mm=exam.corners_ras[lv], pfirrmann=2)
         for lv in ("L2-L3", "L3-L4", "L4-L5")
     ]
-    centre = np.mean(list(exam.corners_ras["L1-L2"].values()), axis=0)
-    discs.append(DiscGeometry("L1-L2", center_ras_mm=centre))
+    outline = np.array([exam.corners_ras["L1-L2"][c] for c in ("AS", "PS", "PI", "AI")])
+    discs.append(DiscGeometry("L1-L2", outline_ras_mm=outline))
     return fit, save_discs(discs, tmp_path / "discs.json")
 
 
@@ -58,10 +57,10 @@ def test_rois_then_measure(exam, files, tmp_path, capsys):
     rois = DiscROIs.load(out)
     expected = place_rois(exam.t2map, discs, reader="R")
     np.testing.assert_array_equal(rois.labels, expected.labels)
-    assert rois.disc("L1-L2").method == "grown" and rois.disc("L3-L4").reader == "R"
+    assert rois.disc("L1-L2").method == "drawn" and rois.disc("L3-L4").reader == "R"
     doc = json.loads((out / "rois.json").read_text())
     assert doc["labels"]["31"] == {"level": "L3-L4", "roi": "AF_anterior"}
-    # The written discs.json holds the grown disc's corners for a reader to check and edit.
+    # The written discs.json holds the corners derived from the outline, for a reader to check.
     written = json.loads((out / "discs.json").read_text())["discs"]
     assert {d["level"] for d in written if "corners_ras_mm" in d} == {
         "L1-L2",
@@ -69,7 +68,7 @@ def test_rois_then_measure(exam, files, tmp_path, capsys):
         "L3-L4",
         "L4-L5",
     }
-    assert "L1-L2 (grown" in capsys.readouterr().err
+    assert "L1-L2 (drawn" in capsys.readouterr().err
 
     csv = tmp_path / "m" / "measurements.csv"
     assert main(["measure", str(fit / "t2.nii.gz"), str(out / "rois.json"), "-o", str(csv)]) == 0
@@ -84,15 +83,76 @@ def test_rois_then_measure(exam, files, tmp_path, capsys):
     assert set(drawn.pfirrmann) == {2}
 
 
-def test_rois_on_a_nifti_series_with_auto(exam, tmp_path):
-    series = save_nifti_series(exam.series, tmp_path / "mese.nii.gz")
+def _sample(subject="S02", visit="baseline"):
+    folder = Path(__file__).parents[2] / "sample_data" / subject / visit
+    truth = json.loads((folder / "truth" / "discs.json").read_text())
+    labels = np.asarray(nib.load(folder / "truth" / "rois.nii.gz").dataobj).astype(int)
+    return folder / "dicom", truth, labels
+
+
+def _dice(a, b):
+    return 2 * np.sum(a & b) / max(np.sum(a) + np.sum(b), 1)
+
+
+def test_rois_on_a_dicom_folder_with_one_click_per_disc(tmp_path, capsys):
+    """The reader's discs.json gives only centres: each disc is grown (one-click tolerances of
+    tests/roi/test_segment.py: every ROI Dice >= 0.5, each disc >= 0.65 at 1.875 mm)."""
+    dicom, truth, labels = _sample()
+    clicks = tmp_path / "clicks.json"
+    clicks.write_text(
+        json.dumps(
+            {
+                "discs": [
+                    {"level": d["level"], "center_ras_mm": d["center_ras_mm"]}
+                    for d in truth["discs"]
+                ]
+            }
+        )
+    )
     out = tmp_path / "rois"
-    assert main(["rois", str(series), "--auto", "-o", str(out), "--slices", "1"]) == 0
+    margins = ["--endplate-margin", "0", "--outer-margin", "0"]
+    code = main(
+        ["rois", str(dicom), "--discs", str(clicks), "-o", str(out), *margins, "--reader", "R"]
+    )
+    assert code == 0
     rois = DiscROIs.load(out)
-    assert rois.levels[-1] == "L5-S1" and len(rois.levels) >= 5
+    assert rois.levels == [d["level"] for d in truth["discs"]]
+    k = truth["mid_sagittal_slice"]
+    for disc in rois.discs:
+        assert disc.method == "grown" and disc.reader == "R" and disc.slice == k
+        n = 10 * (["T12-L1", "L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1"].index(disc.level))
+        d = [_dice(rois.labels[..., k] == n + r, labels[..., k] == n + r) for r in range(1, 6)]
+        assert min(d) >= 0.5 and np.mean(d) >= 0.65, (disc.level, d)
+    written = json.loads((out / "discs.json").read_text())["discs"]
+    assert all("corners_ras_mm" in d for d in written)
+    # No patient-identifying DICOM field reaches the outputs.
+    text = (out / "rois.json").read_text() + (out / "discs.json").read_text()
+    assert "PHANTOM" not in text and "SYN-PHI" not in text
+    assert "(grown" in capsys.readouterr().err
+
+
+def test_rois_on_a_dicom_folder_with_auto(tmp_path, capsys):
+    dicom, truth, labels = _sample("S04", "m12")
+    out = tmp_path / "rois"
+    assert main(["rois", str(dicom), "--auto", "-o", str(out), "--slices", "1"]) == 0
+    rois = DiscROIs.load(out)
+    assert rois.levels == ["T12-L1", "L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1"]
     assert all(d.method == "auto" and "review" in d.qa["flags"] for d in rois.discs)
+    assert all(len(d.qa["slices"]) == 3 for d in rois.discs)  # mid +- 1
+    for d in truth["discs"]:
+        centre = rois.disc(d["level"]).centre_ras_mm
+        assert np.linalg.norm(centre[1:] - np.asarray(d["center_ras_mm"])[1:]) < 5.0
     img = nib.load(out / "rois.nii.gz")
-    np.testing.assert_allclose(img.affine, exam.series.affine, atol=1e-5)
+    assert img.shape == labels.shape
+    assert "found 6 discs automatically" in capsys.readouterr().err
+    # --auto with --discs: the levels in discs.json are kept as given, the others added.
+    given = tmp_path / "given.json"
+    first = truth["discs"][0]
+    given.write_text(json.dumps({"discs": [first]}))
+    out2 = tmp_path / "rois2"
+    assert main(["rois", str(dicom), "--discs", str(given), "--auto", "-o", str(out2)]) == 0
+    rois2 = DiscROIs.load(out2)
+    assert rois2.disc(first["level"]).method == "drawn" and len(rois2.levels) == 6
 
 
 def test_partial_failure_keeps_the_good_discs(exam, files, tmp_path, capsys):

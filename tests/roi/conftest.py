@@ -1,4 +1,5 @@
-"""Synthetic sagittal spines shared by the ROI tests (built once per session)."""
+"""Test data shared by the ROI tests: small synthetic spines for exact geometry, and the
+discT2 phantom (the committed sample study and generated exams) for the image algorithms."""
 
 import importlib.util
 import sys
@@ -7,22 +8,35 @@ from pathlib import Path
 import pytest
 
 
-def load_synthetic():
-    """The ``_synthetic`` helper module (tests are imported with importlib, not as a package)."""
-    name = "discT2_tests_synthetic"
+def _helper(stem):
+    """A helper module beside the tests (they are imported with importlib, not as a package)."""
+    name = f"discT2_tests{stem}"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("_synthetic.py")
-        )
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{stem}.py"))
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
 
 
+def load_synthetic():
+    """The ``_synthetic`` helper module."""
+    return _helper("_synthetic")
+
+
+def load_phantom():
+    """The ``_phantom`` helper module (sample study and generated exams with their truth)."""
+    return _helper("_phantom")
+
+
 @pytest.fixture(scope="session")
 def syn():
     return load_synthetic()
+
+
+@pytest.fixture(scope="session")
+def ph():
+    return load_phantom()
 
 
 @pytest.fixture(scope="session")

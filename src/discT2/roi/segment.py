@@ -1,20 +1,35 @@
 """Grow a disc from one click: find its endplates and corners on the echo images or T2 map.
 
-The disc is followed in its own frame. Around the click the images are resampled on a grid
-(``a`` along the disc's antero-posterior axis, ``b`` across it, 0.5 mm steps), after the disc's
-tilt is found as the rotation (within +-45 degrees) that makes the edges above and below the
-click sharpest. Beyond each endplate lies a vertebral body: its signal is taken from the first
-edge-free stretch of at least 6 mm past the disc. In every column the endplate is where the
-signal turns into that body's (within 3 noise SDs, or a dark cortical line), placed at the
-half-way point of the transition. The endplate is the straight line most 2 mm stretches of the
-disc agree with (the nucleus' boundary, which a thin annulus blurs into something bone-like,
-covers only the middle); it ends where the vertebral body ends, which gives the corners.
+Every vertebral endplate carries a cortical bone plate that is dark in every spin-echo image
+(proton density weighted or T2 weighted) and in S0 and T2 maps, whatever the disc (bright healthy
+nucleus, dark degenerated one) and the marrow (fatty or not) look like. The disc is the tissue
+between two such dark lines, and its corners are where the lines meet the dark walls of the
+vertebral bodies. The algorithm works in the disc's own frame, in millimetres:
 
-A click is refused (not inside a disc) unless the structure around it is 2-20 mm high, at least
-1.5 times as long as high, between two bodies of the same tissue, unlike them, and thinner
-than them. The algorithm works in mm on any in-plane axis order, sign or pixel size, and uses all
-given channels (echoes, or S0 and T2), so it does not depend on whether the nucleus is brighter
-or darker than the bone.
+1. Around the click the images are resampled on a grid ``a`` along the disc and ``b`` across it
+   (0.5 mm steps), rotated by the tilt that makes the edges above and below the click sharpest.
+2. A *valley* map marks dark lines running along the disc: in each channel (in noise units) the
+   amount by which a sample is darker than both of its neighbours ``delta`` mm above and below
+   (``delta`` about half the blurred width of a thin line), summed over channels.
+3. Each endplate is first the straight valley line (within +-20 degrees of the frame) that is
+   darkest on average within 6 mm of the click, on its side of the click; then it is traced
+   column by column in both directions while the valley persists.
+4. The disc's boundary lies on the disc side of the cortical line: the valley centre less half
+   the line's width, which follows from the valley's relative depth under the pixel's blur
+   (``w = p (1 - depth ratio)`` for a line narrower than the pixel ``p``).
+5. The boundary of each endplate is modelled as a line plus a concavity (a parabola; endplates
+   are concave towards the vertebra, and the chord between the corners is the ROI's endplate
+   line), fitted robustly so that a local pit (Schmorl node) or noise does not pull it.
+6. The corners: in rows 1.5-5.5 mm beyond each endplate (inside its vertebral body) the body's
+   anterior and posterior walls are dark bands (cortex and longitudinal ligament) along ``a``;
+   their centres, fitted by a line across the rows and extrapolated to the endplate, meet the
+   endplate curve at the corners.
+
+A click is refused ("not inside a disc") unless a dark line is found on both sides within 0.75
+``max_height_mm``, the structure between them is ``min_height_mm``-``max_height_mm`` high, at least
+1.5 times as long as high, and thinner than the tissue beyond each line (a vertebral body).
+Everything is in mm in the slice's plane, so any in-plane axis order, sign or pixel size works,
+and all channels given are used (echoes; S0 and T2 of a map; or both).
 """
 
 from __future__ import annotations
@@ -32,34 +47,110 @@ from discT2.errors import RoiError
 from discT2.roi._grid import Grid, SlicePlane, grid_of
 from discT2.roi.geometry import DiscGeometry
 
-__all__ = ["DiscTrack", "feature_channels", "grow_disc", "track_disc"]
+__all__ = ["DiscTrack", "feature_channels", "grow_disc", "noise_sd", "track_disc"]
 
 logger = logging.getLogger(__name__)
 
 _STEP_MM = 0.5  # sampling step of the disc-frame grid
+#: Echo time at which a healthy nucleus is brightest against bone and annulus (ms).
+_LONG_TE_MS = 100.0
+#: Half-width of the window around the click where an endplate is first found (mm).
+_WINDOW_MM = 6.0
+#: Largest angle of an endplate to the frame's axis (mm per mm as degrees).
+_MAX_SLOPE_DEG = 20.0
+#: A traced endplate stops after this many mm without a valley.
+_GAP_MM = 3.0
+#: A column continues an endplate when its valley is at least this fraction of the window's.
+_TRACE_FRACTION = 0.25
+#: Smallest mean depth of an endplate's dark line near the click, in noise SDs (the discs of
+#: the phantom at SNR 20-50 give 5-30).
+_MIN_ENDPLATE_SNR = 4.0
+#: Smallest depth of a wall's dark band in one row, in noise SDs.
+_MIN_VALLEY_SNR = 3.0
+#: A vertebral body is at least this many times as high as the disc next to it.
+_BODY_RATIO = 1.5
+#: The vertebral bodies above and below a disc differ by less than this fraction per channel.
+_SAME_BODY = 0.3
+#: Largest angle between the two endplates of a disc (degrees).
+_MAX_WEDGE_DEG = 35.0
+
+
+def noise_sd(channel: np.ndarray) -> float:
+    """Noise SD of an image, from the differences of neighbouring pixels (robust median).
+
+    Pixels below the 5th percentile of the non-zero values (background of a fitted map, padding)
+    are left out. Returns 0 for an image without variation.
+    """
+    x = np.asarray(channel, dtype=np.float64)
+    keep = np.isfinite(x) & (x != 0)
+    if keep.sum() < 16:
+        return 0.0
+    floor = np.percentile(x[keep], 5)
+    keep &= x >= floor
+    diffs = []
+    for axis in (0, 1):
+        d = np.diff(x, axis=axis)
+        k = np.logical_and(
+            np.take(keep, range(x.shape[axis] - 1), axis=axis), np.diff(keep, axis=axis) == 0
+        )
+        diffs.append(d[k])
+    d = np.concatenate(diffs)
+    if d.size < 16:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2.0))
+
+
+def _echo_indices(echo_times_ms: np.ndarray) -> list[int]:
+    """First echo, the echo nearest 100 ms (nucleus bright, bone and annulus dark), and the last."""
+    te = np.asarray(echo_times_ms, float)
+    n = len(te)
+    return sorted({0, int(np.argmin(np.abs(te - _LONG_TE_MS))), n - 1})
+
+
+def _fill_holes(values: np.ndarray) -> np.ndarray:
+    """Voxels a fit left NaN, replaced by the median of their finite 3x3 neighbours.
+
+    An isolated failed fit inside tissue would otherwise be a black dot, which looks like a
+    cross-section of a dark line; NaN without finite neighbours (background) stays NaN.
+    """
+    out = np.array(values, dtype=np.float64)
+    holes = ~np.isfinite(out)
+    if not holes.any() or holes.all():
+        return out
+    padded = np.pad(out, 1, constant_values=np.nan)
+    for i, j in zip(*np.nonzero(holes), strict=True):
+        block = padded[i : i + 3, j : j + 3]
+        if np.isfinite(block).sum() >= 5:
+            out[i, j] = float(np.nanmedian(block))
+    return out
 
 
 def feature_channels(image: Any, k: int) -> np.ndarray:
-    """Normalised image channels of slice k, shape (C, I, J), for edge finding.
+    """Image channels of slice k in noise units, shape (C, I, J), for finding discs.
 
-    A multi-echo series gives its first, middle and last echo; a T2 map gives S0 and T2 (clipped
-    to 0-300 ms). The first channel is the most proton-density weighted one (first echo or S0).
-    A sequence of images on one grid gives all their channels. Each channel is divided by its
-    99th percentile on the slice; NaN becomes 0.
+    A multi-echo series gives its first echo, the echo nearest 100 ms and its last echo; a T2 map
+    gives S0 and T2 (clipped to 0-300 ms). A sequence of images on one grid gives all their
+    channels. Each channel is divided by its noise SD (:func:`noise_sd`, floored at 0.1 % of its
+    99th percentile for noise-free data); NaN becomes 0. The first channel is the most proton
+    density weighted one (first echo or S0).
+
+    Raises
+    ------
+    RoiError
+        Not a series or T2 map, or an empty slice.
     """
     images = image if isinstance(image, (list, tuple)) else [image]
     channels: list[np.ndarray] = []
     for img in images:
         if hasattr(img, "echo_times_ms"):
             data = np.asarray(img.data[:, :, k, :], dtype=np.float64)
-            n = data.shape[-1]
-            for e in sorted({0, n // 2, n - 1}):
+            for e in _echo_indices(img.echo_times_ms):
                 channels.append(data[..., e])
         elif hasattr(img, "t2_ms"):
             s0 = getattr(img, "s0", None)
             if s0 is not None and np.isfinite(s0[:, :, k]).any():
-                channels.append(np.nan_to_num(np.asarray(s0[:, :, k], np.float64), nan=0.0))
-            t2 = np.asarray(img.t2_ms[:, :, k], dtype=np.float64)
+                channels.append(_fill_holes(np.asarray(s0[:, :, k], np.float64)))
+            t2 = _fill_holes(np.asarray(img.t2_ms[:, :, k], dtype=np.float64))
             channels.append(np.clip(np.nan_to_num(t2, nan=0.0), 0.0, 300.0))
         else:
             raise RoiError(
@@ -68,9 +159,11 @@ def feature_channels(image: Any, k: int) -> np.ndarray:
     out = []
     for raw in channels:
         ch = np.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0)
-        scale = np.percentile(ch, 99)
-        if scale > 0:
-            out.append(ch / scale)
+        top = float(np.percentile(ch, 99))
+        if top <= 0:
+            continue
+        sd = max(noise_sd(ch), 1e-3 * top)
+        out.append(ch / sd)
     if not out:
         raise RoiError("the image slice is empty (all zero or NaN); cannot grow a disc")
     return np.stack(out)
@@ -88,9 +181,9 @@ class DiscTrack:
     tilt_deg: float
     height_mm: float
     length_mm: float
-    strength: float  # contrast of the disc's interior to the vertebral bodies, in noise SDs
+    strength: float  # mean depth of the weaker endplate's dark line, in noise SDs
     centre_2d: np.ndarray
-    uneven_ends: tuple[str, ...] = ()  # sides where the two endplates end far apart
+    uneven_ends: tuple[str, ...] = ()  # sides where the corners could not be found cleanly
 
 
 class _Frame:
@@ -129,29 +222,45 @@ class _Frame:
         return self.plane.to_ij(pts.reshape(-1, 2)).T
 
 
-def _edge_strength(samples: np.ndarray, sigma_a: float, sigma_b: float) -> np.ndarray:
-    """Strength of edges running along a (across b); shape (len(a), len(b)).
+def _best_tilt(frame: _Frame, seed: np.ndarray, max_tilt_deg: float) -> float:
+    """The disc's tilt near the seed: the dominant gradient orientation (structure tensor).
 
-    The multi-channel gradient magnitude across b, less the magnitude along a, after smoothing:
-    an edge parallel to the disc's axis (an endplate) keeps its full strength, an oblique or
-    perpendicular one (the anterior and posterior margins, the spinal canal) is suppressed.
+    Around a click inside a disc the strongest edges are the endplates above and below it; the
+    gradients across them set the orientation (proton-density weighted channel, 6 mm Gaussian
+    window). The result is clipped to +-``max_tilt_deg``; the endplate search allows 20 more
+    degrees either way.
     """
-    sm = ndimage.gaussian_filter(samples, (0, sigma_a / _STEP_MM, sigma_b / _STEP_MM))
-    grad_b = np.gradient(sm, _STEP_MM, axis=2)
-    grad_a = np.gradient(sm, _STEP_MM, axis=1)
-    across = np.sqrt(np.sum(grad_b * grad_b, axis=0))
-    along = np.sqrt(np.sum(grad_a * grad_a, axis=0))
-    return np.clip(across - along, 0.0, None)
+    half = 12.0
+    grid_mm = np.arange(-half, half + 1e-9, _STEP_MM)
+    # The proton-density weighted channel: its strongest edges are the cortical lines (a T2
+    # map's strongest may be the nucleus' rim, which runs every way).
+    patch = frame.sample(seed, 0.0, grid_mm, grid_mm)[:1]  # (1, A, B) in the patient's axes
+    patch = ndimage.gaussian_filter(patch, (0, 1.0 / _STEP_MM, 1.0 / _STEP_MM))
+    ga = np.gradient(patch, _STEP_MM, axis=1)
+    gb = np.gradient(patch, _STEP_MM, axis=2)
+    r2 = grid_mm[:, None] ** 2 + grid_mm[None, :] ** 2
+    w = np.exp(-0.5 * r2 / 6.0**2)
+    jaa = float(np.sum(w * (ga * ga).sum(axis=0)))
+    jbb = float(np.sum(w * (gb * gb).sum(axis=0)))
+    jab = float(np.sum(w * (ga * gb).sum(axis=0)))
+    # Orientation of the dominant gradient, measured from the superior axis towards anterior.
+    phi = 0.5 * math.atan2(2.0 * jab, jbb - jaa)
+    limit = math.radians(max_tilt_deg)
+    # The endplates' normal is v(theta) = (-sin theta, cos theta): theta = -phi.
+    return float(np.clip(-phi, -limit, limit))
 
 
-def _slice_edge_level(features: np.ndarray, plane: SlicePlane) -> float:
-    """The strength of strong edges on the slice (95th percentile of the gradient magnitude)."""
-    spacing = np.linalg.norm(plane.r, axis=0)
-    grads = [np.gradient(ndimage.gaussian_filter(ch, 0.7), *spacing) for ch in features]
-    mag = np.sqrt(sum(g[0] ** 2 + g[1] ** 2 for g in grads))
-    body = features.max(axis=0) > 0.05
-    values = mag[body] if body.any() else mag.ravel()
-    return float(np.percentile(values, 95)) or 1.0
+def _valley(samples: np.ndarray, shift: int, axis: int) -> np.ndarray:
+    """How much darker each sample is than both neighbours ``shift`` samples away, >= 0.
+
+    ``samples`` (C, ...) in noise units; the result sums the channels. Edges take the nearest
+    value (no valley at the border).
+    """
+    n = samples.shape[axis]
+    idx = np.arange(n)
+    lo = np.take(samples, np.clip(idx - shift, 0, n - 1), axis=axis)
+    hi = np.take(samples, np.clip(idx + shift, 0, n - 1), axis=axis)
+    return np.clip(np.minimum(lo, hi) - samples, 0.0, None).sum(axis=0)
 
 
 class _Refusal(RoiError):
@@ -160,6 +269,362 @@ class _Refusal(RoiError):
 
 class _Unsure(RoiError):
     """Something disc-like is at the seed, but its corners could not be found consistently."""
+
+
+@dataclass
+class _Endplate:
+    """One endplate in the disc frame: the traced valley and the fitted boundary curve."""
+
+    sign: int  # +1 superior (b > 0), -1 inferior
+    cols: np.ndarray  # a (mm) of the traced columns
+    valley_b: np.ndarray  # b (mm) of the valley centre in each column
+    depth: np.ndarray  # valley depth in each column (noise units, summed)
+    score: float  # mean valley depth in the window around the click
+    width_mm: float = 0.0  # estimated width of the cortical line
+    coef: np.ndarray | None = None  # boundary b(a) = polyval(coef, a)
+    ant: float = 0.0  # a of the anterior corner
+    post: float = 0.0  # a of the posterior corner
+    wall_ok: tuple[bool, bool] = (False, False)
+
+    def boundary(self, a: np.ndarray | float) -> np.ndarray:
+        """The disc's boundary b(a): the fitted parabola over the traced columns, continued
+        straight (along its tangent) beyond them, where a parabola is not to be trusted."""
+        assert self.coef is not None
+        lo, hi = float(self.cols.min()), float(self.cols.max())
+        x = np.asarray(a, float)
+        inner = np.clip(x, lo, hi)
+        slope = np.polyval(np.polyder(self.coef), inner)
+        return np.polyval(self.coef, inner) + slope * (x - inner)
+
+
+def _line_search(
+    vmap: np.ndarray, a: np.ndarray, b: np.ndarray, sign: int, c_min: float, c_max: float
+) -> tuple[float, float, float] | None:
+    """Darkest straight line ``b = c + m a`` within the window, on one side: (c, m, mean depth).
+
+    A coarse grid (0.5 mm, 2 degrees, every other column) is refined around its best line.
+    """
+    win = np.nonzero(np.abs(a) <= _WINDOW_MM)[0]
+
+    def scores(offsets: np.ndarray, slopes: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        bb = offsets[None, :, None] + slopes[:, None, None] * a[cols][None, None, :]
+        ia = np.broadcast_to(cols[None, None, :], bb.shape).astype(float)
+        ib = (bb - b[0]) / _STEP_MM
+        vals = ndimage.map_coordinates(vmap, [ia.ravel(), ib.ravel()], order=1, mode="constant")
+        return vals.reshape(bb.shape).mean(axis=2)
+
+    if c_max < c_min:
+        return None
+    angles = np.arange(-_MAX_SLOPE_DEG, _MAX_SLOPE_DEG + 0.1, 2.0)
+    offsets = sign * np.arange(c_min, c_max + 1e-9, 0.5)
+    coarse = scores(offsets, np.tan(np.radians(angles)), win[::2])
+    im, ic = np.unravel_index(int(np.argmax(coarse)), coarse.shape)
+    if coarse[im, ic] <= 0:
+        return None
+    fine_angles = angles[im] + np.arange(-2.0, 2.01, 0.5)
+    fine_offsets = offsets[ic] + sign * np.arange(-0.5, 0.51, 0.125)
+    fine_offsets = fine_offsets[(sign * fine_offsets >= c_min) & (sign * fine_offsets <= c_max)]
+    fine = scores(fine_offsets, np.tan(np.radians(fine_angles)), win)
+    jm, jc = np.unravel_index(int(np.argmax(fine)), fine.shape)
+    return float(fine_offsets[jc]), float(np.tan(np.radians(fine_angles[jm]))), float(fine[jm, jc])
+
+
+def _peak(profile: np.ndarray, lo: int, hi: int) -> tuple[float, float]:
+    """Sub-sample position and height of the maximum of ``profile[lo:hi]``."""
+    seg = profile[lo:hi]
+    j = int(np.argmax(seg))
+    height = float(seg[j])
+    pos = float(lo + j)
+    if 0 < j < len(seg) - 1:
+        y0, y1, y2 = seg[j - 1], seg[j], seg[j + 1]
+        denom = y0 - 2 * y1 + y2
+        if denom < 0:
+            pos += float(np.clip(0.5 * (y0 - y2) / denom, -0.5, 0.5))
+    return pos, height
+
+
+def _trace(
+    vmap: np.ndarray,
+    valid: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    c: float,
+    m: float,
+    score: float,
+    sign: int,
+    other: _Endplate | None = None,
+) -> _Endplate:
+    """Follow a valley from the window line in both directions along ``a``.
+
+    Each next column is searched within 0.75 mm of the curve (a line, then a parabola) fitted
+    to all columns found so far; the trace stops after 2 mm without a valley at least 0.3 times
+    the window's. With ``other`` (the opposite endplate) a valley closer than 1.5 mm to it is
+    not taken (a thin disc's two endplates must not merge).
+    """
+    n_a, n_b = vmap.shape
+    tau = _TRACE_FRACTION * score
+    reach = max(round(0.75 / _STEP_MM), 1)
+    gap = round(_GAP_MM / _STEP_MM)
+    found: dict[int, tuple[float, float]] = {}
+    other_coef = None
+    if other is not None and other.cols.size >= 6:
+        other_coef = np.polyfit(other.cols, other.valley_b, 2 if other.cols.size >= 12 else 1)
+
+    def look(ia: int, b_pred: float) -> tuple[float, float] | None:
+        ib = round((b_pred - b[0]) / _STEP_MM)
+        lo, hi = max(ib - reach, 0), min(ib + reach + 1, n_b)
+        if hi - lo < 3 or not valid[ia, int(np.clip(ib, 0, n_b - 1))]:
+            return None
+        pos, height = _peak(vmap[ia], lo, hi)
+        if height < tau:
+            return None
+        hit = b[0] + pos * _STEP_MM
+        if other_coef is not None and sign * (hit - np.polyval(other_coef, a[ia])) < 1.5:
+            return None
+        return hit, height
+
+    win = np.nonzero(np.abs(a) <= _WINDOW_MM)[0]
+    for ia in win:
+        hit = look(int(ia), c + m * a[ia])
+        if hit is not None:
+            found[int(ia)] = hit
+
+    fit: dict[str, Any] = {"n": -1, "coef": np.array([m, c])}
+
+    def predict(ia: int) -> float:
+        # Refit every 4 new columns (the curve changes slowly).
+        if len(found) >= 6 and len(found) - fit["n"] >= 4:
+            xs = a[list(found)]
+            ys = np.array([v[0] for v in found.values()])
+            fit["coef"] = np.polyfit(xs, ys, 2 if np.ptp(xs) >= 16.0 else 1)
+            fit["n"] = len(found)
+        return float(np.polyval(fit["coef"], a[ia]))
+
+    for direction in (+1, -1):
+        misses = 0
+        ia = int(win[-1] if direction > 0 else win[0])
+        while 0 <= ia + direction < n_a and misses < gap:
+            ia += direction
+            hit = look(ia, predict(ia))
+            if hit is None:
+                misses += 1
+                continue
+            misses = 0
+            found[ia] = hit
+    cols = np.array(sorted(found))
+    return _Endplate(
+        sign=sign,
+        cols=a[cols] if cols.size else np.zeros(0),
+        valley_b=np.array([found[i][0] for i in cols]),
+        depth=np.array([found[i][1] for i in cols]),
+        score=score,
+    )
+
+
+def _robust_parabola(x: np.ndarray, y: np.ndarray, sign: int) -> np.ndarray:
+    """``y = c2 x^2 + c1 x + c0`` by iteratively trimmed least squares.
+
+    The curvature may only bend the curve outward (an endplate concave towards the vertebra,
+    ``sign * c2 <= 0``); a straight line is fitted otherwise.
+    """
+    keep = np.ones(x.size, bool)
+    coef = np.polyfit(x, y, 1)
+    for _ in range(4):
+        if keep.sum() < 6:
+            break
+        coef = np.polyfit(x[keep], y[keep], 2)
+        if sign * coef[0] > 0:
+            coef = np.r_[0.0, np.polyfit(x[keep], y[keep], 1)]
+        resid = np.abs(y - np.polyval(coef, x))
+        scale = max(1.4826 * float(np.median(resid[keep])), 0.25)
+        keep = resid <= 2.5 * scale
+    return coef
+
+
+def _line_centre(prof: np.ndarray, near: float, shift: int) -> tuple[float, float] | None:
+    """Sub-sample centre of the dark line near index ``near`` of a profile, and its depth ratio.
+
+    A line of width ``w`` blurred by a pixel ``p`` leaves ``r = 1 - w / p`` of the darker side at
+    its bottom and ramps from each side's level (``shift`` samples away) to ``r`` times it; the
+    half-way points of the two ramps lie symmetrically about the line's centre whatever the two
+    sides' levels are, so their midpoint is the centre (the darkest sample leans towards the
+    darker side). Returns None when the line or its sides cannot be measured.
+    """
+    n = prof.shape[0]
+    ib = round(near)
+    lo, hi = max(ib - 2, shift + 1), min(ib + 3, n - shift - 1)
+    if hi <= lo:
+        return None
+    im = lo + int(np.argmin(prof[lo:hi]))
+    left, right = prof[im - shift], prof[im + shift]
+    if min(left, right) <= 0:
+        return None
+    r = float(np.clip(prof[im] / min(left, right), 0.0, 1.0))
+    ends = []
+    for level, step in ((left * (1 + r) / 2, -1), (right * (1 + r) / 2, 1)):
+        pos = None
+        for j in range(im, im + step * shift, step):
+            y0, y1 = prof[j], prof[j + step]
+            if (y0 - level) * (y1 - level) <= 0 and y1 != y0:
+                pos = j + step * (level - y0) / (y1 - y0)
+                break
+        if pos is None:
+            return None
+        ends.append(pos)
+    return 0.5 * (ends[0] + ends[1]), r
+
+
+def _refine_line(
+    profile0: np.ndarray, b: np.ndarray, ep: _Endplate, a: np.ndarray, shift: int, pixel_mm: float
+) -> float:
+    """Centre each traced column on its dark line (:func:`_line_centre`); the line's width (mm).
+
+    ``profile0`` (A, B) is the proton-density weighted channel. Updates ``ep.valley_b``; the
+    width comes from the median depth ratio, the darkest sample holding on average 3/4 of a
+    narrow line (it falls anywhere within a pixel; interpolation): ``1 - r = 0.75 w / p``.
+    """
+    ratios, centres = [], []
+    for col, vb in zip(ep.cols, ep.valley_b, strict=True):
+        prof = profile0[round((col - a[0]) / _STEP_MM)]
+        found = _line_centre(prof, (vb - b[0]) / _STEP_MM, shift)
+        if found is None:
+            centres.append(vb)
+            continue
+        centres.append(b[0] + found[0] * _STEP_MM)
+        ratios.append(found[1])
+    ep.valley_b = np.asarray(centres, float)
+    if len(ratios) < 3:
+        return 0.0
+    ratio = float(np.median(ratios))
+    return float(min(pixel_mm * (1.0 - ratio) / 0.75, 1.5 * pixel_mm))
+
+
+def _walls(
+    profile0: np.ndarray,
+    valid: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    ep: _Endplate,
+    pixel_mm: float,
+    reach: tuple[float, float],
+) -> tuple[tuple[float, bool], tuple[float, bool]]:
+    """Anterior and posterior corner positions (a, mm) of one endplate, and whether found.
+
+    Rows 1-5 mm beyond the endplate's cortex (inside the vertebral body) are profiled along
+    ``a`` in the proton-density weighted channel ``profile0`` (A, B). Walking from the click's
+    column towards each end, the body's wall is the first clear dark band (cortex, and the
+    longitudinal ligament outside it; marrow has none). Its centre in each row, fitted by a line
+    across the rows, is extrapolated to the endplate and moved out by half the cortex measured
+    across the wall (the corner is the bone's outer face; a wall may meet the endplate
+    obliquely).
+    """
+    n_a = profile0.shape[0]
+    offsets = ep.width_mm + np.arange(1.0, 5.01, 0.5)
+    rows = ep.boundary(a)[None, :] + ep.sign * offsets[:, None]  # (R, A)
+    ib = (rows - b[0]) / _STEP_MM
+    ia = np.broadcast_to(np.arange(n_a, dtype=float)[None, :], ib.shape)
+    coords = [ia.ravel(), ib.ravel()]
+    prof = ndimage.map_coordinates(profile0, coords, order=1, mode="nearest").reshape(ib.shape)
+    inside = ndimage.map_coordinates(valid.astype(float), coords, order=0, mode="constant")
+    shift = max(round((1.2 + 0.6 * pixel_mm) / _STEP_MM), 2)
+    vmap = _valley(prof[None], shift, axis=2)  # (R, A)
+    vmap[inside.reshape(ib.shape) < 0.5] = 0.0
+    # A wall runs across the rows, noise does not: average each row with its neighbours.
+    vmap = ndimage.uniform_filter1d(vmap, 3, axis=0, mode="nearest")
+    ia0 = int(np.argmin(np.abs(a)))
+    out = []
+    for end, far, direction in ((ep.cols.max(), reach[0], +1), (ep.cols.min(), reach[1], -1)):
+        stop = int(np.clip(round((far + 10.0 * direction - a[0]) / _STEP_MM), 0, n_a - 1))
+        span = np.arange(ia0, stop + direction, direction)
+        if span.size < 5:
+            out.append((float(end), False))
+            continue
+        pos = []
+        for r in range(vmap.shape[0]):
+            seg = vmap[r, span]
+            top = float(seg.max())
+            if top < _MIN_VALLEY_SNR:
+                continue
+            is_peak = (seg >= 0.5 * top) & (seg >= np.roll(seg, 1)) & (seg >= np.roll(seg, -1))
+            is_peak[[0, -1]] = False
+            peaks = np.nonzero(is_peak)[0]
+            if peaks.size == 0:
+                continue
+            j = int(span[peaks[0]])
+            p, _ = _peak(vmap[r], max(j - 2, 0), min(j + 3, n_a))
+            found = _line_centre(prof[r], p, shift)
+            if found is not None:
+                p = found[0]
+            pos.append((offsets[r], a[0] + p * _STEP_MM))
+        if len(pos) < 4:
+            out.append((float(end), False))
+            continue
+        o, pa = np.array(pos).T
+        # Rows that caught something else (a speck, the endplate's own line) lie far from the
+        # others: start from the rows near the median, then trim.
+        keep = np.abs(pa - np.median(pa)) <= 3.0
+        if keep.sum() < 4:
+            out.append((float(end), False))
+            continue
+        coef = np.polyfit(o[keep], pa[keep], 1)
+        for _ in range(2):
+            resid = np.abs(pa - np.polyval(coef, o))
+            keep = resid <= max(2.5 * 1.4826 * float(np.median(resid[keep])), 0.5)
+            if keep.sum() < 4:
+                break
+            coef = np.polyfit(o[keep], pa[keep], 1)
+        # The valley marks the middle of the wall's cortex; the corner is its outer face.
+        outward = 0.5 * ep.width_mm * math.hypot(1.0, float(coef[0]))
+        out.append((float(np.polyval(coef, 0.0)) + direction * outward, True))
+    return out[0], out[1]
+
+
+def _check_shape(corners: dict[str, np.ndarray], plane: SlicePlane, max_tilt_deg: float) -> None:
+    """Refuse corners that make no disc: an axis far from anterior, endplates far from parallel."""
+    a_mid = 0.5 * (corners["AS"] + corners["AI"])
+    p_mid = 0.5 * (corners["PS"] + corners["PI"])
+    axis = a_mid - p_mid
+    cos = float(axis @ plane.anterior) / max(float(np.linalg.norm(axis)), 1e-9)
+    tilt = math.degrees(math.acos(float(np.clip(cos, -1.0, 1.0))))
+    if tilt > max_tilt_deg + 10.0:
+        raise _Refusal(
+            f"the structure at the point runs {tilt:.0f} degrees from the patient's anterior "
+            f"direction (a disc at most {max_tilt_deg:.0f})"
+        )
+    sup = corners["AS"] - corners["PS"]
+    inf = corners["AI"] - corners["PI"]
+    cross = float(sup[0] * inf[1] - sup[1] * inf[0])
+    wedge = math.degrees(math.atan2(abs(cross), float(sup @ inf)))
+    if wedge > _MAX_WEDGE_DEG:
+        raise _Refusal(
+            f"the two dark lines at the point meet at {wedge:.0f} degrees; a disc's endplates "
+            f"are within {_MAX_WEDGE_DEG:.0f} degrees of parallel"
+        )
+
+
+def _tissues(
+    samples: np.ndarray, a: np.ndarray, b: np.ndarray, sup: _Endplate, inf: _Endplate
+) -> dict[str, np.ndarray]:
+    """Median signal (per channel, noise units) of the disc and of the bone beyond each endplate,
+    within 5 mm of the click along the disc."""
+    cols = np.nonzero(np.abs(a) <= 5.0)[0]
+    out: dict[str, list[np.ndarray]] = {"disc": [], "upper": [], "lower": []}
+    for ia in cols:
+        top, bottom = float(sup.boundary(a[ia])), float(inf.boundary(a[ia]))
+        col = samples[:, ia, :]
+        out["disc"].append(col[:, (b > bottom + 1.0) & (b < top - 1.0)])
+        up = top + sup.width_mm
+        out["upper"].append(col[:, (b >= up + 1.5) & (b <= up + 5.5)])
+        down = bottom - inf.width_mm
+        out["lower"].append(col[:, (b <= down - 1.5) & (b >= down - 5.5)])
+    return {
+        k: (
+            np.median(np.concatenate(v, axis=1), axis=1)
+            if v and np.concatenate(v, axis=1).size
+            else np.zeros(samples.shape[0])
+        )
+        for k, v in out.items()
+    }
 
 
 def track_disc(
@@ -177,135 +642,168 @@ def track_disc(
 ) -> DiscTrack:
     """Find the disc around a seed point of slice k (plane mm); see the module docstring.
 
+    Parameters
+    ----------
+    features : ndarray, shape (C, I, J)
+        Channels of the slice in noise units (:func:`feature_channels`).
+    grid, plane : Grid, SlicePlane
+        The image's grid and its slice frame.
+    k : int
+        The slice.
+    seed_2d : ndarray, shape (2,)
+        The click in plane mm.
+    edge_level : float, optional
+        Unused (kept for callers of the earlier signature).
+    max_height_mm, min_height_mm, max_half_length_mm, max_tilt_deg : float
+        Limits of the disc searched.
+
     Raises
     ------
     RoiError
         The seed is not inside anything that looks like a disc.
     """
+    del edge_level
     frame = _Frame(features, plane)
-    level = edge_level if edge_level is not None else _slice_edge_level(features, plane)
     seed = np.asarray(seed_2d, float)
-    theta = _best_tilt(frame, seed, max_height_mm, max_tilt_deg)
-    half = max_half_length_mm + 5.0
+    theta = _best_tilt(frame, seed, max_tilt_deg)
+    u_dir, v_dir = frame.axes(theta)
+    pixel_b = plane.voxel_length_mm(v_dir)
+    pixel_a = plane.voxel_length_mm(u_dir)
+    shift = max(round((0.75 + 0.6 * pixel_b) / _STEP_MM), 2)
+    c_max = 0.75 * max_height_mm
+
+    def valley_map(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
+        raw = frame.sample(seed, theta, a, b)
+        valid = frame.inside(seed, theta, a, b)
+        samples = ndimage.gaussian_filter1d(raw, 0.75 / _STEP_MM, axis=1)
+        # The cortical lines are darkest against their surroundings in the proton-density
+        # weighted channel; at long echoes the annulus next to them is dark as well and would
+        # widen them.
+        vmap = _valley(samples[:1], shift, axis=2)
+        vmap[~valid] = 0.0
+        return samples, valid, vmap
+
+    # First only the window around the click: most points that are not in a disc (tried by
+    # detect_discs) are refused here at a fraction of the cost.
+    near_a = np.arange(-_WINDOW_MM - 1.0, _WINDOW_MM + 1.0 + _STEP_MM / 2, _STEP_MM)
+    near_b = np.arange(-c_max - 4.0, c_max + 4.0 + _STEP_MM / 2, _STEP_MM)
+    vmap_near = valley_map(near_a, near_b)[2]
+    for sign in (+1, -1):
+        line = _line_search(vmap_near, near_a, near_b, sign, 1.0, c_max)
+        if line is None or line[2] < _MIN_ENDPLATE_SNR:
+            raise _Refusal(f"no dark endplate line {'above' if sign > 0 else 'below'} the point")
+    half = max_half_length_mm + 12.0
     a = np.arange(-half, half + _STEP_MM / 2, _STEP_MM)
-    reach = max(2.5 * max_height_mm, 45.0)
+    reach = 1.6 * max_height_mm
     b = np.arange(-reach, reach + _STEP_MM / 2, _STEP_MM)
-    samples = frame.sample(seed, theta, a, b)
-    valid = frame.inside(seed, theta, a, b)
-    strength = _edge_strength(samples, sigma_a=1.0, sigma_b=0.5)
-    floor = 0.15 * level
-    ia0 = int(np.argmin(np.abs(a)))
-    ib0 = int(np.argmin(np.abs(b)))
-    h_lim = round(max_height_mm / _STEP_MM)
-    near = np.abs(a) <= 5.0
-    seed_value = samples[:, np.abs(a) <= 1.0][:, :, np.abs(b) <= 1.0].mean(axis=(1, 2))
-    sides = {}
-    for name, sign in (("sup", +1), ("inf", -1)):
-        model = _vertebra_model(samples[:, near], strength[near], ib0, sign, floor, h_lim)
-        if model is None:
-            raise _Refusal(f"no vertebral body {'above' if sign > 0 else 'below'} the point")
-        # A click in bone looks like the next bone (the interior is checked again below).
-        if float(_distance(seed_value[:, None], model)[0]) < 0.5 * _VERTEBRA_SIGMAS:
-            raise _Refusal("the point looks like the vertebral body next to it")
-        est = _boundaries(samples, valid, ib0, sign, model, h_lim)
-        chain = _chain(est, ia0, sign)
-        if chain is None:
-            raise _Refusal(f"no {'upper' if sign > 0 else 'lower'} endplate near the point")
-        sides[name] = {
-            **chain,
-            "b0": b[0] + chain["b_at_seed"] * _STEP_MM,
-            "neighbour_mm": model["thickness_mm"],
-            "model": model,
-        }
-    sup, inf = sides["sup"], sides["inf"]
-    # The disc between the endplates, near the click, must not look like the bone.
-    inner = samples[:, near][:, :, (b >= inf["b0"] + 1.0) & (b <= sup["b0"] - 1.0)]
-    if inner.shape[2] == 0:
-        raise _Refusal("the endplates found above and below the point touch")
-    interior = np.median(inner.reshape(inner.shape[0], -1), axis=1)
-    contrast = min(float(_distance(interior[:, None], t["model"])[0]) for t in (sup, inf))
-    if contrast < _VERTEBRA_SIGMAS:
-        raise _Refusal("the structure at the point looks like the vertebral bodies next to it")
-    # A disc lies between two vertebral bodies of the same tissue.
-    up, down = sup["model"]["mean"], inf["model"]["mean"]
-    scale = np.maximum(np.abs(up), np.abs(down))
-    differ = (np.abs(up - down) > _SAME_BODY * scale) & (scale > 0.05)
-    if differ.any():
-        raise _Refusal(
-            "the structures above and below the point are different tissues, not two "
-            "vertebral bodies"
-        )
-    h0 = sup["b0"] - inf["b0"]
+    samples, valid, vmap = valley_map(a, b)
+    ends: dict[int, _Endplate] = {}
+    for sign in (+1, -1):
+        line = _line_search(vmap, a, b, sign, 1.0, c_max)
+        where = "above" if sign > 0 else "below"
+        if line is None or line[2] < _MIN_ENDPLATE_SNR:
+            raise _Refusal(f"no dark endplate line {where} the point")
+        ep = _trace(vmap, valid, a, b, *line, sign, other=ends.get(-sign))
+        if ep.cols.size < 8:
+            raise _Refusal(f"the dark line {where} the point is too short for an endplate")
+        width = _refine_line(samples[0], b, ep, a, shift, pixel_b)
+        # Near the corners the endplate's cortex turns into the wall's: leave the ends out.
+        span = ep.cols.max() - ep.cols.min()
+        inner = (ep.cols >= ep.cols.min() + 0.12 * span) & (ep.cols <= ep.cols.max() - 0.12 * span)
+        valley_coef = _robust_parabola(ep.cols[inner], ep.valley_b[inner], sign)
+        # The boundary is the disc-side face of the cortical line.
+        ep.width_mm = width
+        ep.coef = valley_coef.copy()
+        ep.coef[-1] -= sign * 0.5 * width
+        ends[sign] = ep
+    sup, inf = ends[+1], ends[-1]
+    h0 = float(sup.boundary(0.0) - inf.boundary(0.0))
     if not min_height_mm <= h0 <= max_height_mm:
         raise _Refusal(
             f"the structure at the point is {h0:.1f} mm high (a disc is "
             f"{min_height_mm:g}-{max_height_mm:g} mm)"
         )
-    for trk in (sup, inf):
-        if trk["neighbour_mm"] < 1.1 * h0:
-            raise _Refusal(
-                f"the structure at the point ({h0:.1f} mm high) is thicker than its neighbour "
-                f"({trk['neighbour_mm']:.1f} mm): a vertebral body, not a disc"
-            )
-    # The last column that sees the vertebral body lies half a pixel inside its blurred margin.
-    half_px = 0.5 * plane.voxel_length_mm(frame.axes(theta)[0])
-    for trk in (sup, inf):
-        trk["ant"] += half_px / _STEP_MM
-        trk["post"] -= half_px / _STEP_MM
-    a_ant = {n: a[0] + t["ant"] * _STEP_MM for n, t in (("sup", sup), ("inf", inf))}
-    a_post = {n: a[0] + t["post"] * _STEP_MM for n, t in (("sup", sup), ("inf", inf))}
-    if not (min(a_ant.values()) > 0 > max(a_post.values())):
+    # Beyond each endplate lies a vertebral body, at least 1.5 times as high as the disc (lumbar
+    # discs are a third to a half of their bodies' height; the gaps between spinous processes,
+    # which are also dark-rimmed bone, are not much thinner than the processes): no other dark
+    # line along the frame within 1.5 disc heights of it.
+    for ep in (sup, inf):
+        start = abs(ep.boundary(0.0)) + ep.width_mm + 1.5
+        stop = min(abs(ep.boundary(0.0)) + max(_BODY_RATIO * h0, 6.0), b[-1] - 2.0)
+        if stop > start:
+            other = _line_search(vmap, a, b, ep.sign, start, stop)
+            if other is not None and other[2] >= max(0.6 * ep.score, _MIN_VALLEY_SNR):
+                raise _Refusal(
+                    f"another dark line lies {other[0] * ep.sign:.1f} mm beyond the "
+                    f"{'upper' if ep.sign > 0 else 'lower'} one: the structure at the point is "
+                    "not a disc between two vertebral bodies"
+                )
+    tissue = _tissues(samples, a, b, sup, inf)
+    # A disc lies between two vertebral bodies of the same tissue.
+    up, down = tissue["upper"], tissue["lower"]
+    scale = np.maximum(np.abs(up), np.abs(down))
+    differ = (np.abs(up - down) > _SAME_BODY * scale) & (scale > 5.0)
+    if differ.any():
+        raise _Refusal(
+            "the structures beyond the two dark lines are different tissues, not two vertebral "
+            "bodies"
+        )
+    uneven: list[str] = []
+    # Search each wall beyond the further of the two endplates' traced ends (one endplate may
+    # fade before its corner).
+    reach = (max(sup.cols.max(), inf.cols.max()), min(sup.cols.min(), inf.cols.min()))
+    for ep in (sup, inf):
+        (ep.ant, ok_a), (ep.post, ok_p) = _walls(samples[0], valid, a, b, ep, pixel_a, reach)
+        ep.wall_ok = (ok_a, ok_p)
+    # A wall not found: the vertebral bodies are stacked, so take the other endplate's corner
+    # (flagged for review); without either, the traced end.
+    for side, name in ((0, "anterior"), (1, "posterior")):
+        for ep, other in ((sup, inf), (inf, sup)):
+            if not ep.wall_ok[side]:
+                uneven.append(name)
+                if other.wall_ok[side]:
+                    if side == 0:
+                        ep.ant = other.ant
+                    else:
+                        ep.post = other.post
+    uneven = sorted(set(uneven))
+    if not (min(sup.ant, inf.ant) > 0 > max(sup.post, inf.post)):
         raise _Unsure("the endplates found do not extend both ways from the point")
-    length = 0.5 * ((a_ant["sup"] - a_post["sup"]) + (a_ant["inf"] - a_post["inf"]))
+    length = 0.5 * ((sup.ant - sup.post) + (inf.ant - inf.post))
     if length < 1.5 * h0 or length < 10.0:
         raise _Refusal(
             f"the structure at the point is {length:.1f} mm long and {h0:.1f} mm "
             "high; a disc is much longer than high"
         )
-    uneven = []
-    for side, vals in (("anterior", a_ant), ("posterior", a_post)):
-        if abs(vals["sup"] - vals["inf"]) > max(4.0, 8.0 * half_px):
-            uneven.append(side)
-        if abs(vals["sup"] - vals["inf"]) > max(10.0, h0, 12.0 * half_px):
-            raise _Unsure(
-                f"the {side} ends of the two endplates are "
-                f"{abs(vals['sup'] - vals['inf']):.1f} mm apart"
-            )
-    mean_strength = contrast
-    u, v = frame.axes(theta)
+    u, v = u_dir, v_dir
 
-    def to_2d(aa: float, bb: float) -> np.ndarray:
-        return seed + aa * u + bb * v
-
-    def end_point(trk: dict[str, Any], which: str) -> np.ndarray:
-        ia = trk[which]
-        return to_2d(a[0] + ia * _STEP_MM, b[0] + float(np.polyval(trk["line"], ia)) * _STEP_MM)
+    def to_2d(aa: float | np.ndarray, bb: float | np.ndarray) -> np.ndarray:
+        aa, bb = np.asarray(aa, float), np.asarray(bb, float)
+        return seed + aa[..., None] * u + bb[..., None] * v
 
     corners_2d = {
-        "AS": end_point(sup, "ant"),
-        "PS": end_point(sup, "post"),
-        "AI": end_point(inf, "ant"),
-        "PI": end_point(inf, "post"),
+        "AS": to_2d(sup.ant, sup.boundary(sup.ant)),
+        "PS": to_2d(sup.post, sup.boundary(sup.post)),
+        "AI": to_2d(inf.ant, inf.boundary(inf.ant)),
+        "PI": to_2d(inf.post, inf.boundary(inf.post)),
     }
+    _check_shape(corners_2d, plane, max_tilt_deg)
+    ij = plane.to_ij(np.stack(list(corners_2d.values())))
+    upper = np.asarray(features.shape[1:], float) - 0.5
+    if np.any(ij < -0.5) or np.any(ij > upper):
+        raise _Unsure("a corner of the disc found lies outside the image")
 
-    def boundary(trk: dict[str, Any]) -> list[np.ndarray]:
-        cols = np.arange(trk["post"] + 2, trk["ant"] - 1, 2.0)  # every mm, corners excluded
-        vals = [trk["path"].get(int(i), float(np.polyval(trk["line"], i))) for i in cols]
-        return [
-            to_2d(a[0] + i * _STEP_MM, b[0] + v * _STEP_MM) for i, v in zip(cols, vals, strict=True)
-        ]
+    def arc(ep: _Endplate, forward: bool) -> np.ndarray:
+        # The endplate from corner to corner, never inside the chord (the ROI's line).
+        xs = np.linspace(ep.post, ep.ant, 25)
+        chord = np.interp(xs, [ep.post, ep.ant], [ep.boundary(ep.post), ep.boundary(ep.ant)])
+        curve = ep.boundary(xs)
+        ys = np.maximum(curve, chord) if ep.sign > 0 else np.minimum(curve, chord)
+        pts = to_2d(xs, ys)
+        return pts if forward else pts[::-1]
 
-    upper, lower = boundary(sup), boundary(inf)
-    outline_2d = np.array(
-        [
-            corners_2d["AS"],
-            *upper[::-1],
-            corners_2d["PS"],
-            corners_2d["PI"],
-            *lower,
-            corners_2d["AI"],
-        ]
-    )
+    # AS along the superior endplate to PS, down to PI, along the inferior endplate to AI.
+    outline_2d = np.vstack([arc(sup, False), arc(inf, True)])
 
     def to_ras(p2: np.ndarray) -> np.ndarray:
         ij = plane.to_ij(np.atleast_2d(p2))
@@ -321,256 +819,12 @@ def track_disc(
         outline_ras=to_ras(outline_2d),
         slice=k,
         tilt_deg=math.degrees(theta),
-        height_mm=float(h0),
+        height_mm=h0,
         length_mm=float(length),
-        strength=mean_strength,
+        strength=float(min(sup.score, inf.score)),
         centre_2d=centre,
         uneven_ends=tuple(uneven),
     )
-
-
-def _best_tilt(frame: _Frame, seed: np.ndarray, max_height_mm: float, max_tilt_deg: float) -> float:
-    """The rotation that makes the edges above and below the seed sharpest."""
-    a = np.arange(-8.0, 8.0 + 1e-9, _STEP_MM)
-    reach = 0.6 * max_height_mm  # the endplates of a disc centred on the seed, not beyond
-    b = np.arange(-reach, reach + 1e-9, _STEP_MM)
-    ib0 = int(np.argmin(np.abs(b)))
-
-    def score(theta: float) -> float:
-        prof = frame.sample(seed, theta, a, b).mean(axis=1)
-        prof = ndimage.gaussian_filter1d(prof, 1.0, axis=1)
-        e = np.sqrt(np.sum(np.gradient(prof, _STEP_MM, axis=1) ** 2, axis=0))
-        return float(e[ib0 + 1 :].max() + e[: ib0 - 1].max())
-
-    coarse = np.radians(np.arange(-max_tilt_deg, max_tilt_deg + 1e-9, 3.0))
-    best = max(coarse, key=score)
-    fine = best + np.radians(np.arange(-2.5, 2.6, 0.5))
-    limit = math.radians(max_tilt_deg)
-    return float(max(np.clip(fine, -limit, limit), key=score))
-
-
-#: A sample within this many noise SDs of the vertebral body's signal belongs to the body.
-_VERTEBRA_SIGMAS = 3.0
-#: The vertebral bodies above and below a disc differ by less than this fraction per channel.
-_SAME_BODY = 0.3
-#: Darker than this fraction of the vertebral body in the first channel is cortical bone (a
-#: partial-volumed cortical line is darker than this; the annulus is not).
-_DARK = 0.72
-#: Edges closer than this belong to one boundary (nucleus-annulus-vertebra, cortical line).
-_CLUSTER_MM = 3.5
-#: The shortest edge-free stretch taken for the interior of a vertebral body.
-_QUIET_MM = 6.0
-#: Longest gap between the columns of one stretch of an endplate.
-_GAP_MM = 2.5
-
-
-def _vertebra_model(
-    samples: np.ndarray, strength: np.ndarray, ib0: int, sign: int, floor: float, h_lim: int
-) -> dict[str, Any] | None:
-    """Signal of the vertebral body beyond the disc on one side, from the columns near the seed.
-
-    Walking outwards from the seed line past the first edge, the body's interior is the first
-    stretch of at least 6 mm without an edge above ``floor``. Returns its mean signal per
-    channel, the noise SD per channel (floored at 2 % of the signal), its distance from the seed
-    line (``start``) and its thickness (up to the next edge) in mm.
-    """
-    prof = strength.mean(axis=0)
-    n = len(prof)
-    idx = np.arange(ib0 + sign, n if sign > 0 else -1, sign)
-    edge = prof[idx] >= floor
-    if not edge.any():
-        return None
-    first = int(np.argmax(edge))
-    if first > h_lim:
-        return None
-    quiet_len = round(_QUIET_MM / _STEP_MM)
-    run = 0
-    start = None
-    for pos in range(first, len(idx)):
-        if edge[pos]:
-            run = 0
-            continue
-        run += 1
-        if run >= quiet_len:
-            start = pos - run + 1
-            break
-    if start is None or start > h_lim + round(_CLUSTER_MM / _STEP_MM) + quiet_len:
-        return None
-    stop = start
-    while stop + 1 < len(idx) and not edge[stop + 1]:
-        stop += 1
-    inner = idx[start + 2 : stop - 1] if stop - start > 6 else idx[start : stop + 1]
-    region = samples[:, :, inner].reshape(samples.shape[0], -1)
-    mean = np.median(region, axis=1)
-    mad = np.median(np.abs(region - mean[:, None]), axis=1) * 1.4826
-    sd = np.maximum(mad, 0.02 * np.abs(mean) + 1e-6)
-    return {
-        "mean": mean,
-        "sd": sd,
-        "thickness_mm": (stop - start + 1) * _STEP_MM if stop < len(idx) - 1 else np.inf,
-    }
-
-
-def _distance(x: np.ndarray, model: dict[str, Any]) -> np.ndarray:
-    """Noise-normalised distance of samples (C, N) from the vertebral body's signal."""
-    z = (x - model["mean"][:, None]) / model["sd"][:, None]
-    return np.sqrt(np.mean(z * z, axis=0))
-
-
-def _boundaries(
-    samples: np.ndarray,
-    valid: np.ndarray,
-    ib0: int,
-    sign: int,
-    model: dict[str, Any],
-    h_lim: int,
-) -> list[float | None]:
-    """Where the disc meets the vertebral body in every column (sub-sample b index), or None.
-
-    The body starts at the first run of 3 mm of samples that look like it: within 3 noise SDs of
-    its signal, or darker than 72 % of it in the first channel (cortical bone, which belongs to
-    the vertebra); single samples between such ones are the partial volume of a thin line. A
-    body-like start at the seed line (nucleus and annulus mixed) is skipped. The boundary is
-    placed where the signal crosses halfway from the disc side to the body side (its sample most
-    unlike the disc), which removes the bias of the threshold under partial volume.
-    """
-    n_b = samples.shape[2]
-    stop = ib0 + sign * (h_lim + round(4.0 / _STEP_MM))
-    idx = np.arange(ib0, stop, sign)
-    idx = idx[(idx >= 0) & (idx < n_b)]
-    x = samples[:, :, idx]  # (C, A, N)
-    ok = valid[:, idx]
-    z = (x - model["mean"][:, None, None]) / model["sd"][:, None, None]
-    like = (np.sqrt(np.mean(z * z, axis=0)) < _VERTEBRA_SIGMAS) & ok
-    dark = (x[0] < _DARK * model["mean"][0]) & ok
-    raw = like | dark
-    body = ndimage.binary_closing(raw, np.ones((1, 3), bool)) | raw
-    run = round(3.0 / _STEP_MM)
-    n = body.shape[1]
-    if n < run + 1:
-        return [None] * samples.shape[1]
-    counts = ndimage.uniform_filter1d(body.astype(float), run, axis=1, origin=-(run // 2))
-    hits = counts[:, : n - run + 1] > 1 - 1e-9
-    not_body = ~body
-    first_disc = np.where(not_body.any(axis=1), np.argmax(not_body, axis=1), n)
-    hits &= np.arange(hits.shape[1])[None, :] >= first_disc[:, None]
-    found = hits.any(axis=1)
-    j = np.argmax(hits, axis=1)
-    found &= j <= h_lim
-    out: list[float | None] = [None] * samples.shape[1]
-    for col in np.nonzero(found)[0]:
-        jj = int(j[col])
-        lo = max(jj - 3, 0)
-        inside = x[:, col, lo]
-        # The body's first 3 mm: its sample most unlike the disc (a dark cortical line, when
-        # there is one, is where the disc ends).
-        first = x[:, col, jj : jj + run]
-        outside = first[:, int(np.argmax(np.sum((first - inside[:, None]) ** 2, axis=0)))]
-        w = outside - inside
-        ww = float(w @ w)
-        pos = jj - 0.5
-        if ww > 0:
-            q = ((x[:, col, lo : jj + 1] - inside[:, None]).T @ w) / ww
-            above = np.nonzero(q >= 0.5)[0]
-            if above.size:
-                k = int(above[0])
-                if k > 0 and q[k] != q[k - 1]:
-                    pos = lo + k - 1 + (0.5 - q[k - 1]) / (q[k] - q[k - 1])
-                else:
-                    pos = float(lo + k)
-        out[col] = float(ib0 + sign * pos)
-    return out
-
-
-def _chain(est: list[float | None], ia0: int, sign: int) -> dict[str, Any] | None:
-    """Fit the endplate to the per-column boundaries and find its two ends.
-
-    Boundaries next to a bright nucleus are pulled towards the disc's middle (the thin annulus
-    between nucleus and bone mixes into something like bone), and noise scatters the rest. The
-    endplate is the straight line (within 25 degrees of the disc axis) that the most 2 mm
-    stretches of the disc agree with, to 0.75 mm: it reaches both vertebral corners, whereas the
-    nucleus' boundary covers only the middle. The line is then refined by least squares on the
-    columns that agree with it. The endplate runs over those columns in one group around the
-    seed (runs at least 2 mm long, gaps up to 20 mm, the length of a nucleus); its ends are the
-    vertebral corners.
-    """
-    cols = np.array([i for i, e in enumerate(est) if e is not None], dtype=float)
-    if cols.size < 6:
-        return None
-    vals = np.array([est[int(i)] for i in cols], dtype=float)
-    band = 0.75 / _STEP_MM
-    coef = _consensus_line(cols, vals, band)
-    if coef is None:
-        return None
-    for _ in range(3):
-        keep = np.abs(vals - np.polyval(coef, cols)) <= band
-        if keep.sum() < 6:
-            return None
-        coef = np.polyfit(cols[keep], vals[keep], 1)
-    keep = np.abs(vals - np.polyval(coef, cols)) <= band
-    on_line = cols[keep]
-    if on_line.size < 6:
-        return None
-    # One group of columns around the seed: runs of columns (gaps up to 2.5 mm) at least 2 mm
-    # long, joined across gaps up to 20 mm.
-    order = np.argsort(on_line)
-    on_line = on_line[order]
-    values = vals[keep][order]
-    runs = np.split(
-        np.arange(on_line.size), np.nonzero(np.diff(on_line) > _GAP_MM / _STEP_MM)[0] + 1
-    )
-    solid = np.concatenate(
-        [r for r in runs if on_line[r[-1]] - on_line[r[0]] >= 2.0 / _STEP_MM] or [np.arange(0)]
-    )
-    if solid.size < 6:
-        return None
-    on_line, values = on_line[solid], values[solid]
-    breaks = np.nonzero(np.diff(on_line) > 20.0 / _STEP_MM)[0]
-    groups = np.split(np.arange(on_line.size), breaks + 1)
-
-    def distance(g: np.ndarray) -> float:
-        lo, hi = on_line[g[0]], on_line[g[-1]]
-        return 0.0 if lo <= ia0 <= hi else float(min(abs(lo - ia0), abs(hi - ia0)))
-
-    g = min(groups, key=distance)
-    xs, ys = on_line[g], values[g]
-    if xs.size < 6:
-        return None
-    path = {int(x): float(y) for x, y in zip(xs, ys, strict=True)}
-    return {
-        "path": path,
-        "line": coef,
-        "ant": float(xs[-1]),
-        "post": float(xs[0]),
-        "b_at_seed": float(np.polyval(coef, ia0)),
-    }
-
-
-def _consensus_line(cols: np.ndarray, vals: np.ndarray, band: float) -> np.ndarray | None:
-    """Line through two boundary points that the most 2 mm stretches of columns agree with."""
-    bins = np.floor(cols * _STEP_MM / 2.0).astype(int)
-    pick = np.arange(0, cols.size, max(1, cols.size // 80))
-    i, j = np.triu_indices(pick.size, k=1)
-    i, j = pick[i], pick[j]
-    apart = np.abs(cols[j] - cols[i]) * _STEP_MM >= 5.0
-    i, j = i[apart], j[apart]
-    if i.size == 0:
-        return None
-    slope = (vals[j] - vals[i]) / (cols[j] - cols[i])
-    ok = np.abs(slope) <= math.tan(math.radians(25.0))
-    i, j, slope = i[ok], j[ok], slope[ok]
-    if i.size == 0:
-        return None
-    intercept = vals[i] - slope * cols[i]
-    resid = np.abs(vals[None, :] - (slope[:, None] * cols[None, :] + intercept[:, None]))
-    inlier = resid <= band
-    n_bins = int(bins.max()) + 1
-    covered = np.zeros((i.size, n_bins), dtype=bool)
-    rows, which = np.nonzero(inlier)
-    covered[rows, bins[which]] = True
-    score = covered.sum(axis=1) + 1e-3 * inlier.sum(axis=1)
-    best = int(np.argmax(score))
-    return np.array([slope[best], intercept[best]])
 
 
 def grow_disc(
@@ -590,7 +844,7 @@ def grow_disc(
     image : MultiEchoSeries, T2Map, or a sequence of them on one grid
         Echo images and/or T2 map (all their channels are used).
     center_ras_mm : array_like, shape (3,)
-        The click, RAS mm, anywhere inside the disc (best near its middle).
+        The click, RAS mm, anywhere inside the disc (best in its middle third).
     level : str
         The disc's level.
     slice : int, optional
@@ -604,7 +858,7 @@ def grow_disc(
     -------
     DiscGeometry
         ``method="grown"``, with corners, outline, the click as centre, the slice, and in ``qa``
-        the tilt, height and length found and the edge strength.
+        the tilt, height and length found and the endplates' contrast (noise SDs).
 
     Raises
     ------
