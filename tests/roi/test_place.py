@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -103,6 +104,17 @@ def test_provenance_and_qa(band_exam):
     assert disc.qa["measures"]["height_anterior_mm"] == pytest.approx(12.5, abs=0.01)
     assert rois.options["fractions"] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert rois.provenance["software"].startswith("discT2 ")
+
+
+def test_review_flag_until_a_reader_accepts(band_exam):
+    """Automatic and propagated discs are flagged ``review``; once accepted, no longer."""
+    (disc,) = _drawn(band_exam, ["L4-L5"])
+    auto = replace(disc, method="auto")
+    assert "review" in place_rois(band_exam.t2map, [auto]).disc("L4-L5").qa["flags"]
+    accepted = replace(auto, qa={"reviewed": {"status": "accepted", "reader": "B"}})
+    placed = place_rois(band_exam.t2map, [accepted]).disc("L4-L5")
+    assert "review" not in placed.qa["flags"]
+    assert placed.qa["reviewed"]["status"] == "accepted"
 
 
 def test_reader_is_not_taken_from_the_operating_system(band_exam):

@@ -38,6 +38,12 @@ _PLACED_FLAGS = (
 MIN_ROI_VOXELS = 10
 
 
+def _accepted(g: DiscGeometry) -> bool:
+    """A reader has accepted this automatic or propagated disc (``qa["reviewed"]``)."""
+    reviewed = g.qa.get("reviewed")
+    return isinstance(reviewed, Mapping) and reviewed.get("status") == "accepted"
+
+
 def series_info(image: object) -> dict[str, Any]:
     """Which series an image is (UID, description, number, source); no patient fields."""
     meta = getattr(image, "meta", {}) or {}
@@ -368,7 +374,7 @@ def _rasterise(
     )
     if height_vox - 2 * endplate_margin * (margin_unit == "voxel") < 3:
         flags.append("thin_disc")
-    if g.method != "drawn":
+    if g.method != "drawn" and not _accepted(g):
         flags.append("review")
     qa: dict[str, Any] = {
         "n_voxels": n_voxels,
