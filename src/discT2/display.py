@@ -152,6 +152,16 @@ class DisplayFrame:
 
         Trailing axes (echoes) stay last. The result shares memory with ``volume``.
 
+        Parameters
+        ----------
+        volume : numpy.ndarray
+            An array whose first three axes are the grid's (I, J, K).
+
+        Returns
+        -------
+        numpy.ndarray
+            The same data with axes (S, R, C, ...).
+
         Raises
         ------
         ShapeMismatchError
@@ -170,6 +180,21 @@ class DisplayFrame:
         """A view of a display-order array, shape (S, R, C, ...), in grid order (I, J, K, ...).
 
         The inverse of :meth:`to_display`.
+
+        Parameters
+        ----------
+        array : numpy.ndarray
+            An array whose first three axes are in display order (S, R, C).
+
+        Returns
+        -------
+        numpy.ndarray
+            The same data with axes (I, J, K, ...), sharing memory with ``array``.
+
+        Raises
+        ------
+        ShapeMismatchError
+            The first three axes are not this frame's display shape.
         """
         arr = np.asarray(array)
         if tuple(arr.shape[:3]) != tuple(self.display_shape):
@@ -184,7 +209,18 @@ class DisplayFrame:
     # ---------------------------------------------------------------- points
 
     def voxel_to_display(self, ijk: Any) -> np.ndarray:
-        """Continuous voxel indices (..., 3) to display indices (..., 3)."""
+        """Continuous voxel indices to display indices.
+
+        Parameters
+        ----------
+        ijk : array_like
+            Voxel indices (i, j, k), shape (..., 3).
+
+        Returns
+        -------
+        numpy.ndarray
+            Display indices (slice, row, column), shape (..., 3).
+        """
         v = np.asarray(ijk, dtype=float)
         if v.shape[-1:] != (3,):
             raise ShapeMismatchError(f"voxel indices must have shape (..., 3); got {v.shape}")
@@ -193,7 +229,18 @@ class DisplayFrame:
         return np.where(self.flipped, n - d, d)
 
     def display_to_voxel(self, d: Any) -> np.ndarray:
-        """Display indices (..., 3) to continuous voxel indices (..., 3)."""
+        """Display indices to continuous voxel indices.
+
+        Parameters
+        ----------
+        d : array_like
+            Display indices (slice, row, column), shape (..., 3).
+
+        Returns
+        -------
+        numpy.ndarray
+            Voxel indices (i, j, k), shape (..., 3).
+        """
         dd = np.asarray(d, dtype=float)
         if dd.shape[-1:] != (3,):
             raise ShapeMismatchError(f"display indices must have shape (..., 3); got {dd.shape}")
@@ -202,7 +249,18 @@ class DisplayFrame:
         return dd[..., np.argsort(self.axes)]
 
     def ras_to_display(self, points_ras_mm: Any) -> np.ndarray:
-        """RAS mm points (..., 3) to display indices (..., 3)."""
+        """Patient RAS points to display indices.
+
+        Parameters
+        ----------
+        points_ras_mm : array_like
+            Points in patient RAS millimetres, shape (..., 3).
+
+        Returns
+        -------
+        numpy.ndarray
+            Continuous display indices (slice, row, column), shape (..., 3).
+        """
         p = np.asarray(points_ras_mm, dtype=float)
         if p.shape[-1:] != (3,):
             raise ShapeMismatchError(f"RAS points must have shape (..., 3); got {p.shape}")
@@ -210,7 +268,18 @@ class DisplayFrame:
         return self.voxel_to_display(p @ inv[:3, :3].T + inv[:3, 3])
 
     def display_to_ras(self, d: Any) -> np.ndarray:
-        """Display indices (..., 3) to RAS mm points (..., 3)."""
+        """Display indices to patient RAS points.
+
+        Parameters
+        ----------
+        d : array_like
+            Display indices (slice, row, column), shape (..., 3).
+
+        Returns
+        -------
+        numpy.ndarray
+            Points in patient RAS millimetres, shape (..., 3).
+        """
         ijk = self.display_to_voxel(d)
         return ijk @ self.affine[:3, :3].T + self.affine[:3, 3]
 
