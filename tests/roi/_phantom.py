@@ -88,12 +88,29 @@ def sample_exam(subject: str, visit: str) -> PhantomExam:
 def generated_exam(preset: str, subject: int, months: int = 0) -> PhantomExam:
     """An exam of a generated cohort (``discT2.phantom.preset_plan``), other anatomy and vendor."""
     from discT2.phantom import preset_plan
+
+    return _simulated(preset, preset_plan(preset, n_subjects=subject + 1), subject, months)
+
+
+@cache
+def mixed_vendor_exam(seed: int, subject: int, months: int) -> PhantomExam:
+    """An exam of a 4-subject mixed-vendor cohort at the sample protocol without supersampling
+    (as the study-runner tests generate it): anatomy and lordosis drawn from ``seed``."""
+    from dataclasses import replace
+
+    from discT2.phantom import PRESETS, plan_study
+
+    protocol = replace(PRESETS["sample"]["protocol"], supersample=1)
+    plan = plan_study(4, visits_months=(0, 6, 12), seed=seed, vendor="mixed", protocol=protocol)
+    return _simulated(f"mixed{seed}", plan, subject, months)
+
+
+def _simulated(name: str, plan: Any, subject: int, months: int) -> PhantomExam:
     from discT2.phantom.study import simulate_visit
 
-    plan = preset_plan(preset, n_subjects=subject + 1)
     exam = simulate_visit(plan.subjects[subject], months, plan.seed)
     return PhantomExam(
-        name=f"{preset}/S{subject + 1:02d}/m{months}",
+        name=f"{name}/S{subject + 1:02d}/m{months}",
         series=exam.series,
         discs={lv: d.discs_json_entry() for lv, d in exam.discs.items()},
         labels=exam.roi_labels.astype(int),

@@ -17,7 +17,8 @@ On the middle slice (or the slice given):
    column, a column nearly as long lying 25 mm or more in front of the longest one wins, and
    every level is flagged ``level_unverified``.
 4. The neighbouring slices are searched for the same discs (the whole search when the middle
-   slice gave fewer than three); the slice that cuts them longest (the mid-sagittal one) wins.
+   slice gave fewer than three, or no column with the canal behind it); a column with the canal
+   behind it wins, then the slice that cuts the discs longest (the mid-sagittal one).
 5. Levels are named from the bottom: the lowest disc is ``L5-S1`` (or ``lowest_level``) when the
    search below it looked inside the image and found no disc (the sacrum, whose fused segments
    have no disc between two endplates). When the place one spacing below the lowest disc lies
@@ -52,7 +53,7 @@ __all__ = ["detect_discs", "relabel"]
 logger = logging.getLogger(__name__)
 
 #: Candidate points tried per slice.
-_MAX_SEEDS = 40
+_MAX_SEEDS = 120
 #: Candidates closer than this (mm) to an accepted disc's centre are not tried again.
 _MERGE_MM = 8.0
 #: A column this far (mm) behind another over the same levels is the posterior elements.
@@ -61,6 +62,9 @@ _POSTERIOR_MM = 25.0
 _CANAL_FLUID = 0.8
 #: No lumbar level (vertebral body and disc) is taller than this (mm).
 _MAX_SPACING_MM = 52.0
+#: Neighbouring discs differ in tilt by at most this (degrees): the lumbosacral disc is often
+#: tilted 30-45 degrees while L4-L5 lies at 5-20.
+_MAX_TILT_STEP_DEG = 35.0
 #: Chains of discs grown into columns per slice (longest first).
 _MAX_CHAINS = 3
 #: Offsets (mm, along the superior and anterior axes) of the points tried where a disc is
@@ -157,17 +161,19 @@ def detect_discs(
             for off in range(-search_slices, search_slices + 1)
             if 0 <= (k := mid + off) < grid.shape[2]
         ]
-    best, best_key = _Column(), (-1.0,)
+    best, best_key = _Column(), (False, -1.0)
     mid = grid.shape[2] // 2
     for k in sorted(candidates, key=lambda k: abs(k - mid)):  # the middle slice first
-        if len(best.tracks) >= 3:
+        if len(best.tracks) >= 3 and best.canal:
             # The column is known: the same discs on this slice (the mid-sagittal slice is the
             # one that cuts them longest).
             found = _same_discs(image, grid, plane, k, best)
         else:
             found = _discs_on_slice(image, grid, plane, k, LEVELS.index(lowest) + 1)
         logger.debug("slice %d: %d discs", k, len(found.tracks))
-        key = found.key(-abs(k - mid))
+        # A column with the spinal canal behind it is the spine; one without may be the
+        # posterior elements (the canal can fall between slices or be missed on one).
+        key = (found.canal and bool(found.tracks), *found.key(-abs(k - mid)))
         if key > best_key:
             best, best_key = found, key
     if not best.tracks:
@@ -664,6 +670,6 @@ def _neighbours(upper: DiscTrack, lower: DiscTrack, plane: SlicePlane) -> bool:
     return (
         15.0 <= along <= 100.0
         and abs(across) <= 30.0
-        and abs(upper.tilt_deg - lower.tilt_deg) <= 25.0
+        and abs(upper.tilt_deg - lower.tilt_deg) <= _MAX_TILT_STEP_DEG
         and 0.6 <= upper.length_mm / lower.length_mm <= 1.6
     )
