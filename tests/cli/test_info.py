@@ -69,3 +69,16 @@ def test_info_explains_a_folder_without_multi_echo_series(tmp_path, capsys):
     assert main(["info", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "note: series 3 'T1 SAG' has a single echo (TE 9.5 ms)" in out
+
+
+def test_main_leaves_the_callers_logging_as_it_was(tmp_path, caplog):
+    """Called from Python, the command's own log handler is removed when it returns."""
+    import logging
+
+    log = logging.getLogger("discT2")
+    before = (log.handlers[:], log.level, log.propagate)
+    assert main(["info", str(tmp_path / "missing")]) == 2
+    assert (log.handlers, log.level, log.propagate) == before
+    with caplog.at_level(logging.INFO, logger="discT2"):
+        logging.getLogger("discT2.study").info("seen by the caller")
+    assert "seen by the caller" in caplog.text

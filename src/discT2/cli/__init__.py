@@ -64,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    # Restored afterwards: main() may be called from Python (a notebook, a test), whose own
+    # logging must work again once the command is done.
+    saved = (logger.handlers[:], logger.level, logger.propagate)
     logger.handlers[:] = [handler]
     logger.setLevel(level)
     logger.propagate = False
@@ -75,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         logger.error("interrupted")
         return 130
+    finally:
+        logger.handlers[:], level, logger.propagate = saved
+        logger.setLevel(level)
 
 
 if __name__ == "__main__":  # pragma: no cover
