@@ -43,8 +43,13 @@ class PhantomExam:
     def t2map(self) -> Any:
         """The EPG fit of the series (the fit the study runner uses), made on first use."""
         if self._t2map is None:
-            logging.getLogger("discT2").setLevel(logging.ERROR)  # "assuming 180 deg" notes
-            self._t2map = fit_t2(self.series, method="epg")
+            log = logging.getLogger("discT2")
+            level = log.level
+            log.setLevel(logging.ERROR)  # the fit's "assuming 180 deg" notes, for this fit only
+            try:
+                self._t2map = fit_t2(self.series, method="epg")
+            finally:
+                log.setLevel(level)
         return self._t2map
 
     def corners(self, level: str) -> dict[str, np.ndarray]:
