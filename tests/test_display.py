@@ -116,6 +116,7 @@ def test_sample_rois_appear_where_a_radiologist_expects_them():
     assert cols[31] < cols[35]  # anterior annulus left of the posterior one
 
 
+@pytest.mark.realdata
 def test_real_ge_knee_is_shown_sagittal(realdata):
     from discT2 import load_series
 
