@@ -22,7 +22,14 @@ from discT2.errors import (
     ShapeMismatchError,
     StudyError,
 )
-from discT2.fit import FIT_METHODS, T2Model, auto_mask, estimate_noise_sigma, fit_t2
+from discT2.fit import (
+    FIT_METHODS,
+    EPGOptions,
+    T2Model,
+    auto_mask,
+    estimate_noise_sigma,
+    fit_t2,
+)
 from discT2.io import SeriesInfo, find_series, load_series
 from discT2.maps import FitFlag, T2Map
 from discT2.measure import measure
@@ -62,6 +69,7 @@ __all__ = [
     "DiscROIs",
     "DiscT2Error",
     "DisplayFrame",
+    "EPGOptions",
     "EchoTimeError",
     "FitFlag",
     "FitWarning",

@@ -29,6 +29,9 @@ class FitFlag(enum.IntFlag):
     T2_ABOVE_RANGE = 8  #: T2 longer than the echo train can resolve
     MASKED = 16  #: outside the fit mask (not fitted)
     POOR_FIT = 32  #: goodness of fit below the acceptance threshold
+    #: ``offset`` model: the constant is as large as the decaying part, so a slow decay and the
+    #: constant cannot be told apart (T2 is not trustworthy)
+    OFFSET_UNRESOLVED = 64
 
 
 #: File name of each array attribute when a map is saved to a folder.

@@ -285,7 +285,7 @@ def test_extra_maps_per_method(te_ms):
     assert offset.b1 is None
     epg = T2Model(te_ms, "epg").fit(_decay(te_ms, np.full((2,), 70.0)))
     assert epg.b1 is not None and epg.offset is None
-    assert epg.provenance["refocusing_source"] == "assumed (not given)"
+    assert epg.provenance["refocusing_source"] == "assumed (not in the header)"
     assert T2Model(te_ms, "nlls").fit(data).b1 is None
 
 

@@ -32,8 +32,11 @@ def test_b1_stops_where_refocusing_reaches_180_degrees(te_ms):
     assert effective_b1_max(1.5, 150.0) == pytest.approx(1.2)
     fitted = T2Model(te_ms, "epg", refocusing_deg=150.0).fit(np.exp(-te_ms / 50.0))
     assert fitted.provenance["b1_range_used"] == [0.5, pytest.approx(1.2)]
+    # with a slice profile too: above 180 degrees at the slice centre a train looks like one with
+    # a smaller angle, and voxels could take either branch (a field smoothed over both is wrong)
     with_profile = T2Model(te_ms, "epg", refocusing_deg=150.0, slice_profile="sinc")
-    assert with_profile.fit(np.exp(-te_ms / 50.0)).provenance["b1_range_used"] == [0.5, 1.5]
+    used = with_profile.fit(np.exp(-te_ms / 50.0)).provenance["b1_range_used"]
+    assert used == [0.5, pytest.approx(1.2)]
 
 
 @pytest.mark.parametrize("alpha", [150.0, 180.0])

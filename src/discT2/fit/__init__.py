@@ -5,15 +5,19 @@
 :data:`FIT_METHODS`; ``docs/methods/fitting.md`` explains when to use which.
 """
 
-from discT2.fit.base import FIT_METHODS, T2Model, fit_t2
+from discT2.fit.base import DEFAULT_METHOD, FIT_METHODS, T2Model, fit_t2
 from discT2.fit.epg import EPGDictionary, epg_dictionary
+from discT2.fit.epg_options import DEFAULT_T1_MS, EPGOptions
 from discT2.fit.mask import auto_mask
 from discT2.fit.ncexp import rician_mean
 from discT2.fit.noise import estimate_noise_sigma
 
 __all__ = [
+    "DEFAULT_METHOD",
+    "DEFAULT_T1_MS",
     "FIT_METHODS",
     "EPGDictionary",
+    "EPGOptions",
     "T2Model",
     "auto_mask",
     "epg_dictionary",

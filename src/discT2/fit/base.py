@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from discT2._version import __version__
-from discT2.epg import sinc_slice_profile
 from discT2.errors import (
     EchoTimeError,
     FitWarning,
@@ -30,12 +29,13 @@ from discT2.errors import (
 )
 from discT2.fit import _common
 from discT2.fit._engine import default_workers, run_chunks
-from discT2.fit.epg import effective_b1_max, epg_block, epg_dictionary
+from discT2.fit.epg_fit import fit_epg
+from discT2.fit.epg_options import EPGOptions
 from discT2.fit.loglinear import loglinear_block
 from discT2.fit.mask import auto_mask
 from discT2.fit.monoexp import nlls_block
 from discT2.fit.ncexp import ncexp_block
-from discT2.fit.noise import estimate_noise_sigma
+from discT2.fit.noise import estimate_noise_sigma, estimate_noise_sigma_from_residuals
 from discT2.fit.offset import offset_block
 from discT2.io.nifti import load_map
 from discT2.maps import FitFlag, T2Map
@@ -54,8 +54,22 @@ N_PARAMS: dict[str, int] = {"loglinear": 2, "nlls": 2, "offset": 3, "ncexp": 2, 
 #: Fraction of fitted voxels that may fail before a :class:`~discT2.errors.FitWarning`.
 FAILED_WARN_FRACTION = 0.25
 
-_DEFAULT_REFOCUSING_DEG = 180.0
-_DEFAULT_EXCITATION_DEG = 90.0
+#: The default method: the stimulated-echo model, which the real phantom validation supports
+#: (docs/methods/validation.md); the mono-exponential methods read multi-echo spin-echo trains
+#: 10-30 % high.
+DEFAULT_METHOD = "epg"
+
+#: EPG shorthands accepted by T2Model (each is the EPGOptions field of the same name).
+_EPG_SHORTHANDS = (
+    "refocusing_deg",
+    "excitation_deg",
+    "t1_ms",
+    "echo_spacing_ms",
+    "b1_bounds",
+    "slice_profile",
+    "b1",
+    "b1_fwhm_mm",
+)
 
 
 class T2Model:
@@ -65,11 +79,12 @@ class T2Model:
     ----------
     echo_times_ms : array_like, shape (E,)
         Echo times of the data in ms (strictly increasing, positive).
-    method : {'loglinear', 'nlls', 'offset', 'ncexp', 'epg'}
+    method : {'epg', 'loglinear', 'nlls', 'offset', 'ncexp'}
+        ``epg`` (default): stimulated-echo compensated CPMG model (extended phase graph) with the
+        slice profile of 2-D acquisitions and a smooth B1 field, see :class:`EPGOptions`;
         ``loglinear``: weighted log-linear, fastest; ``nlls``: bounded least-squares
-        mono-exponential (default); ``offset``: mono-exponential plus a constant; ``ncexp``:
-        fit of the Rician expectation, for low SNR; ``epg``: stimulated-echo compensated CPMG
-        model with T2, S0 and B1 per voxel. See ``docs/methods/fitting.md``.
+        mono-exponential; ``offset``: mono-exponential plus a constant; ``ncexp``: fit of the
+        Rician expectation, for low SNR. See ``docs/methods/fitting.md``.
     skip_first_echo : bool
         Leave out the first echo (it lacks the stimulated-echo pathway of the others).
     max_te_ms : float, optional
@@ -82,27 +97,15 @@ class T2Model:
         than the echo train resolves is flagged ``T2_ABOVE_RANGE`` rather than clipped.
     sigma : float, optional
         Noise standard deviation per channel (signal units). ``ncexp`` needs it and estimates it
-        from the image background when not given; for the other methods it sets the T2
-        uncertainty and the range flags (default: each voxel's residual standard deviation).
-    refocusing_deg : float, optional
-        Nominal refocusing angle for ``epg``; default from ``series.meta['refocusing_angle_deg']``,
-        else 180.
-    excitation_deg : float, optional
-        Nominal excitation angle for ``epg`` (default 90). Not read from the series: vendors
-        write the refocusing angle into the DICOM FlipAngle of spin-echo trains.
-    t1_ms : float
-        T1 assumed by ``epg`` (it weights the stimulated-echo pathways only).
-    echo_spacing_ms : float, optional
-        Echo spacing for ``epg``; default from ``series.meta['echo_spacing_ms']`` or from the
-        echo times when they are ``n x spacing``.
-    b1_bounds : (float, float)
-        Range of B1 (actual / nominal flip angle) for ``epg``; without a slice profile the top
-        is capped where refocusing reaches 180 degrees.
-    slice_profile : None, 'sinc' or (array_like, array_like)
-        For ``epg`` on 2-D acquisitions: flip-angle scales of the excitation and refocusing pulses
-        across the slice, over which the echo trains are averaged. ``'sinc'`` is
-        :func:`discT2.epg.sinc_slice_profile` with its defaults (Hanning-windowed sinc,
-        time-bandwidth 4, refocusing slice 1.2 x wider). None models a uniform slice.
+        (from the image background, else from the fit residuals pooled over the object) when
+        not given; for the other methods it sets the T2 uncertainty and the range flags
+        (default: each voxel's residual standard deviation).
+    epg : EPGOptions, optional
+        Options of the ``epg`` method (refocusing angle, T1, slice profile, B1 field, ...).
+    **epg_shorthands
+        ``refocusing_deg``, ``excitation_deg``, ``t1_ms``, ``echo_spacing_ms``, ``b1_bounds``,
+        ``slice_profile``, ``b1``, ``b1_fwhm_mm``: shorthands for the :class:`EPGOptions`
+        fields of the same names (not together with ``epg``).
     min_r2 : float
         R² below which a voxel is flagged ``POOR_FIT``.
     workers : int, optional
@@ -124,27 +127,28 @@ class T2Model:
     >>> fitted = model.fit(1000 * np.exp(-te / 80.0))
     >>> round(float(fitted.t2_ms[0, 0, 0]), 3)
     80.0
+    >>> fitted.predict(te).shape  # the model's echo train, for residual checks
+    (1, 1, 1, 8)
     """
+
+    #: Keywords T2Model accepts as shorthands for the :class:`EPGOptions` fields.
+    EPG_OPTION_NAMES: tuple[str, ...] = _EPG_SHORTHANDS
 
     def __init__(
         self,
         echo_times_ms: Sequence[float] | np.ndarray,
-        method: str = "nlls",
+        method: str = DEFAULT_METHOD,
         *,
         skip_first_echo: bool = False,
         max_te_ms: float | None = None,
         min_echoes: int = 3,
         t2_bounds_ms: tuple[float, float] = (1.0, 5000.0),
         sigma: float | None = None,
-        refocusing_deg: float | None = None,
-        excitation_deg: float | None = None,
-        t1_ms: float = 1000.0,
-        echo_spacing_ms: float | None = None,
-        b1_bounds: tuple[float, float] = (0.5, 1.5),
-        slice_profile: str | tuple[Any, Any] | None = None,
+        epg: EPGOptions | None = None,
         min_r2: float = 0.9,
         workers: int | None = None,
         chunk_size: int = 16384,
+        **epg_shorthands: Any,
     ) -> None:
         te = _echo_times(echo_times_ms)
         if not isinstance(method, str) or method not in FIT_METHODS:
@@ -163,15 +167,7 @@ class T2Model:
             raise InputError(f"T2Model: min_echoes must be at least 2; got {min_echoes}")
         self.t2_bounds_ms = _bounds("t2_bounds_ms", t2_bounds_ms)
         self.sigma = _opt_positive("sigma", sigma)
-        self.refocusing_deg = _opt_angle("refocusing_deg", refocusing_deg)
-        self.excitation_deg = _opt_angle("excitation_deg", excitation_deg)
-        t1 = _opt_positive("t1_ms", t1_ms)
-        if t1 is None:
-            raise InputError("T2Model: t1_ms must be a positive number of ms; got None")
-        self.t1_ms = t1
-        self.echo_spacing_ms = _opt_positive("echo_spacing_ms", echo_spacing_ms)
-        self.b1_bounds = _bounds("b1_bounds", b1_bounds)
-        self.slice_profile = _slice_profile(slice_profile)
+        self.epg = _epg_options(epg, epg_shorthands)
         if not (isinstance(min_r2, (int, float)) and 0.0 <= float(min_r2) <= 1.0):
             raise InputError(f"T2Model: min_r2 must be a number in [0, 1]; got {min_r2!r}")
         self.min_r2 = float(min_r2)
@@ -217,17 +213,7 @@ class T2Model:
             "min_echoes": self.min_echoes,
             "t2_bounds_ms": list(self.t2_bounds_ms),
             "sigma": self.sigma,
-            "refocusing_deg": self.refocusing_deg,
-            "excitation_deg": self.excitation_deg,
-            "t1_ms": self.t1_ms,
-            "echo_spacing_ms": self.echo_spacing_ms,
-            "b1_bounds": list(self.b1_bounds),
-            "slice_profile": None
-            if self.slice_profile is None
-            else {
-                "excitation": list(self.slice_profile[0]),
-                "refocusing": list(self.slice_profile[1]),
-            },
+            "epg": self.epg.to_json() if self.method == "epg" else None,
             "min_r2": self.min_r2,
             "workers": self.workers,
             "chunk_size": self.chunk_size,
@@ -304,28 +290,44 @@ class T2Model:
         series = data if isinstance(data, MultiEchoSeries) else None
         spatial = vol.shape[:3]
         mask3, mask_desc = self._resolve_mask(mask, vol, in_shape, series)
-        sigma, sigma_source = self._resolve_sigma(vol)
+        sigma, sigma_source = self._resolve_sigma(vol, mask3)
         method_info: dict[str, Any] = {}
-        fit_block, extra = self._block_fitter(sigma, meta, method_info)
-
         n_vox = int(np.prod(spatial))
         flat = vol.reshape(n_vox, vol.shape[3])
         flat_mask = None if mask3 is None else np.ascontiguousarray(mask3.reshape(n_vox))
-        outs = tuple(np.empty(n_vox, dtype=np.float32) for _ in range(5))
-        outs = (*outs, np.empty(n_vox, dtype=np.uint16))
-        if extra is not None:
-            outs = (*outs, np.empty(n_vox, dtype=np.float32))
         used = None if self._used.size == vol.shape[3] else self._used
         workers = self.workers if self.workers is not None else default_workers()
-        run_chunks(
-            fit_block,
-            flat,
-            used,
-            flat_mask,
+        sig = 0.0 if sigma is None else float(sigma)
+        if self.method == "epg":
+            outs, method_info = fit_epg(
+                flat, used, flat_mask, np.asarray(self.echo_times_used_ms), self._te, meta,
+                self.epg, spatial=spatial,
+                voxel_size_mm=None if series is None else tuple(series.voxel_size_mm),
+                t2_bounds_ms=self.t2_bounds_ms, sigma=sig, min_r2=self.min_r2,
+                chunk_size=self.chunk_size, workers=workers, progress=progress,
+            )  # fmt: skip
+            extra: str | None = "b1"
+        else:
+            fit_block, extra = self._block_fitter(sig)
+            outs = tuple(np.empty(n_vox, dtype=np.float32) for _ in range(5))
+            outs = (*outs, np.empty(n_vox, dtype=np.uint16))
+            if extra is not None:
+                outs = (*outs, np.empty(n_vox, dtype=np.float32))
+            run_chunks(
+                fit_block,
+                flat,
+                used,
+                flat_mask,
+                outs,
+                chunk_size=self.chunk_size,
+                workers=workers,
+                progress=progress,
+            )
+        _echo_range_flags(
             outs,
-            chunk_size=self.chunk_size,
-            workers=workers,
-            progress=progress,
+            self.echo_times_used_ms,
+            self.chunk_size,
+            offset=outs[6] if extra == "offset" else None,
         )
         maps = [o.reshape(spatial) for o in outs]
         flags = maps[5]
@@ -437,31 +439,37 @@ class T2Model:
             f"mask must be None, 'auto', 'none', a boolean array or a NIfTI path; got {mask!r}"
         )
 
-    def _resolve_sigma(self, vol: np.ndarray) -> tuple[float | None, str]:
+    def _resolve_sigma(self, vol: np.ndarray, mask3: np.ndarray | None) -> tuple[float | None, str]:
         if self.sigma is not None:
             return self.sigma, "given"
-        if self.method == "ncexp":
+        if self.method != "ncexp":
+            return None, "none (each voxel's residual standard deviation)"
+        try:
+            return estimate_noise_sigma(vol), "background"
+        except InputError as background_error:
+            inside = auto_mask(vol) if mask3 is None else mask3
+            signal = vol[inside][:, self._used] if inside.any() else vol.reshape(-1, 0)
             try:
-                return estimate_noise_sigma(vol), "background"
+                sigma, n_used = estimate_noise_sigma_from_residuals(signal, self.echo_times_used_ms)
             except InputError as exc:
-                raise InputError(f"method 'ncexp' needs the noise level: {exc}") from exc
-        return None, "none (each voxel's residual standard deviation)"
+                raise InputError(
+                    f"method 'ncexp' needs the noise level: {background_error}; and from the "
+                    f"fit residuals: {exc}"
+                ) from exc
+            logger.info(
+                "ncexp: no usable background (%s); noise sigma %.4g from the fit residuals of "
+                "%d voxels",
+                background_error,
+                sigma,
+                n_used,
+            )
+            return sigma, f"fit residuals pooled over {n_used} voxels (no usable background)"
 
-    def _block_fitter(
-        self, sigma: float | None, meta: dict[str, Any], info: dict[str, Any]
-    ) -> tuple[Callable[..., None], str | None]:
+    def _block_fitter(self, sigma: float) -> tuple[Callable[..., None], str | None]:
         te = np.ascontiguousarray(self.echo_times_used_ms, dtype=np.float64)
         r_lo = 1.0 / self.t2_bounds_ms[1]
         r_hi = 1.0 / self.t2_bounds_ms[0]
-        sig = 0.0 if sigma is None else float(sigma)
         min_r2 = self.min_r2
-        if self.method == "epg":
-            dictionary = self._epg_dictionary(meta, info)
-
-            def fit_epg(y: np.ndarray, m: np.ndarray, outs: tuple[np.ndarray, ...]) -> None:
-                epg_block(y, m, dictionary, sig, min_r2, outs)
-
-            return fit_epg, "b1"
         kernel = {
             "loglinear": loglinear_block,
             "nlls": nlls_block,
@@ -470,74 +478,9 @@ class T2Model:
         }[self.method]
 
         def fit_mono(y: np.ndarray, m: np.ndarray, outs: tuple[np.ndarray, ...]) -> None:
-            kernel(y, m, te, r_lo, r_hi, sig, min_r2, *outs)
+            kernel(y, m, te, r_lo, r_hi, sigma, min_r2, *outs)
 
         return fit_mono, ("offset" if self.method == "offset" else None)
-
-    def _epg_dictionary(self, meta: dict[str, Any], info: dict[str, Any]):
-        refocusing, ref_source = self.refocusing_deg, "given"
-        if refocusing is None:
-            value = meta.get("refocusing_angle_deg")
-            if _is_angle(value):
-                refocusing, ref_source = float(value), "series metadata"
-            else:
-                refocusing, ref_source = _DEFAULT_REFOCUSING_DEG, "assumed (not given)"
-                logger.warning(
-                    "epg: no refocusing angle given or in the series metadata; assuming %g deg",
-                    refocusing,
-                )
-        excitation = self.excitation_deg or _DEFAULT_EXCITATION_DEG
-        spacing, esp_source = self.echo_spacing_ms, "given"
-        if spacing is None:
-            value = meta.get("echo_spacing_ms")
-            if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
-                spacing, esp_source = float(value), "series metadata"
-            else:
-                spacing, esp_source = _uniform_spacing(self._te), "echo times"
-        if spacing is None:
-            raise EchoTimeError(
-                f"method 'epg' needs the echo spacing: the echo times "
-                f"{np.round(self._te, 3).tolist()} ms are not 1, 2, 3 ... x one spacing. "
-                "Give echo_spacing_ms."
-            )
-        numbers = self.echo_times_used_ms / spacing
-        rounded = np.rint(numbers)
-        if np.any(rounded < 1) or np.any(np.abs(numbers - rounded) > 0.01):
-            raise EchoTimeError(
-                f"method 'epg': echo times {np.round(self.echo_times_used_ms, 3).tolist()} ms are "
-                f"not whole multiples of the echo spacing {spacing:g} ms"
-            )
-        if self.slice_profile is None:
-            b1_top = effective_b1_max(self.b1_bounds[1], refocusing)
-        else:
-            b1_top = self.b1_bounds[1]
-        if b1_top <= self.b1_bounds[0]:
-            raise InputError(
-                f"b1_bounds {list(self.b1_bounds)}: with refocusing {refocusing:g} deg the B1 "
-                f"range ends at {b1_top:.3g} (180 deg), below its lower bound"
-            )
-        dictionary = epg_dictionary(
-            float(spacing),
-            tuple(int(n) for n in rounded),
-            float(refocusing),
-            float(excitation),
-            float(self.t1_ms),
-            self.t2_bounds_ms,
-            (self.b1_bounds[0], b1_top),
-            self.slice_profile,
-        )
-        info.update(
-            refocusing_deg_used=float(refocusing),
-            refocusing_source=ref_source,
-            excitation_deg_used=float(excitation),
-            t1_ms_assumed=float(self.t1_ms),
-            echo_spacing_ms_used=float(spacing),
-            echo_spacing_source=esp_source,
-            echo_numbers_in_train=[int(n) for n in rounded],
-            b1_range_used=[float(self.b1_bounds[0]), float(b1_top)],
-            epg_grid=dictionary.grid,
-        )
-        return dictionary
 
     def _provenance(
         self,
@@ -568,12 +511,16 @@ class T2Model:
             **method_info,
             "mask": mask_desc,
             "flag_rules": {
-                "T2_BELOW_RANGE": f"fitted signal at the second used echo < {_common.RESOLVE_K:g} "
+                "T2_BELOW_RANGE": f"T2 < {BELOW_RANGE_TE_FACTOR:g} x the first used echo time "
+                f"({BELOW_RANGE_TE_FACTOR * self.echo_times_used_ms[0]:.4g} ms), or fitted signal "
+                f"at the second used echo < {_common.RESOLVE_K:g} noise SD",
+                "T2_ABOVE_RANGE": f"T2 > {ABOVE_RANGE_TE_FACTOR:g} x the last used echo time "
+                f"({ABOVE_RANGE_TE_FACTOR * self.echo_times_used_ms[-1]:.4g} ms), or fitted "
+                f"signal lost between the first and last used echo < {_common.RESOLVE_K:g} "
                 "noise SD",
-                "T2_ABOVE_RANGE": "fitted signal lost between the first and last used echo < "
-                f"{_common.RESOLVE_K:g} noise SD",
                 "POOR_FIT": f"R2 < {self.min_r2:g}",
                 "AT_BOUND": "T2 (or B1 for epg) on its bound",
+                "OFFSET_UNRESOLVED": "offset: the constant is at least the decaying amplitude",
                 "noise_sd": "sigma_used when set, else the voxel's residual SD",
             },
             "input_shape": [int(s) for s in in_shape],
@@ -596,7 +543,7 @@ class T2Model:
 
 def fit_t2(
     series: MultiEchoSeries,
-    method: str = "nlls",
+    method: str = DEFAULT_METHOD,
     *,
     mask: str | os.PathLike | np.ndarray | None = "auto",
     progress: Callable[[int, int], object] | None = None,
@@ -609,7 +556,7 @@ def fit_t2(
     series : MultiEchoSeries
         The multi-echo data.
     method : str
-        One of :data:`FIT_METHODS`.
+        One of :data:`FIT_METHODS` (default ``epg``, see :class:`T2Model`).
     mask : None, 'auto', 'none', bool ndarray or path
         As :meth:`T2Model.fit`; the background is left out by default.
     progress : callable, optional
@@ -631,6 +578,45 @@ def fit_t2(
     )
 
 
+#: A fitted T2 below this multiple of the first used echo time decays within the first echo
+#: or two: the train cannot resolve it (an 8 ms sphere read 13-14 ms from 12.7 ms echoes).
+BELOW_RANGE_TE_FACTOR = 1.5
+#: A fitted T2 above this multiple of the last used echo time loses too little signal over the
+#: train to be told apart from a longer one.
+ABOVE_RANGE_TE_FACTOR = 2.0
+
+
+def _echo_range_flags(
+    outs: tuple[np.ndarray, ...],
+    te_used: np.ndarray,
+    chunk: int,
+    *,
+    offset: np.ndarray | None = None,
+) -> None:
+    """Flag T2 outside what the echo times resolve; the offset model's unresolved constant.
+
+    ``outs`` are the flat maps ``(t2, s0, t2_sd, r2, rmse, flags, ...)``; ``offset`` (the
+    offset model's constant) is compared with the decaying amplitude ``s0``.
+    """
+    t2, s0, flags = outs[0], outs[1], outs[5]
+    low = BELOW_RANGE_TE_FACTOR * float(te_used[0])
+    high = ABOVE_RANGE_TE_FACTOR * float(te_used[-1])
+    for start in range(0, t2.size, chunk):
+        sl = slice(start, start + chunk)
+        block = t2[sl]
+        with np.errstate(invalid="ignore"):
+            flags[sl] |= np.where(block < low, np.uint16(FitFlag.T2_BELOW_RANGE), 0).astype(
+                np.uint16
+            )
+            flags[sl] |= np.where(block > high, np.uint16(FitFlag.T2_ABOVE_RANGE), 0).astype(
+                np.uint16
+            )
+            if offset is not None:
+                flags[sl] |= np.where(
+                    offset[sl] >= s0[sl], np.uint16(FitFlag.OFFSET_UNRESOLVED), 0
+                ).astype(np.uint16)
+
+
 def _flag_counts(flags: np.ndarray, chunk: int) -> dict[str, int]:
     """Voxels carrying each flag, counted chunk by chunk (no volume-sized temporaries)."""
     counts = dict.fromkeys((f.name for f in FitFlag), 0)
@@ -642,6 +628,27 @@ def _flag_counts(flags: np.ndarray, chunk: int) -> dict[str, int]:
 
 
 # -- option checks ---------------------------------------------------------------------------
+
+
+def _epg_options(epg: EPGOptions | None, shorthands: dict[str, Any]) -> EPGOptions:
+    unknown = sorted(set(shorthands) - set(_EPG_SHORTHANDS))
+    if unknown:
+        raise InputError(
+            f"T2Model: unknown option(s) {', '.join(map(repr, unknown))}; the EPG options are "
+            f"{', '.join(_EPG_SHORTHANDS)} (or epg=EPGOptions(...))"
+        )
+    if epg is not None and not isinstance(epg, EPGOptions):
+        raise InputError(f"T2Model: epg must be an EPGOptions; got {type(epg).__name__}")
+    if epg is not None and shorthands:
+        raise InputError(
+            "T2Model: give the EPG options either as epg=EPGOptions(...) or as keywords "
+            f"({', '.join(sorted(shorthands))}), not both"
+        )
+    if epg is not None:
+        return epg
+    if shorthands.get("t1_ms", 0) is None:
+        raise InputError("T2Model: t1_ms must be a positive number of ms or a map; got None")
+    return EPGOptions(**shorthands)
 
 
 def _echo_times(value: Any) -> np.ndarray:
@@ -671,18 +678,6 @@ def _opt_positive(name: str, value: Any) -> float | None:
     return float(value)
 
 
-def _is_angle(value: Any) -> bool:
-    return _is_number(value) and math.isfinite(value) and 0 < value <= 180
-
-
-def _opt_angle(name: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    if not _is_angle(value):
-        raise InputError(f"T2Model: {name} must be an angle in (0, 180] degrees; got {value!r}")
-    return float(value)
-
-
 def _bounds(name: str, value: Any) -> tuple[float, float]:
     try:
         lo, hi = value
@@ -693,41 +688,3 @@ def _bounds(name: str, value: Any) -> tuple[float, float]:
             f"T2Model: {name} must be finite numbers with 0 < low < high; got {value!r}"
         )
     return float(lo), float(hi)
-
-
-def _slice_profile(value: Any) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if value.lower() != "sinc":
-            raise InputError(
-                f"T2Model: slice_profile must be None, 'sinc' or two arrays; got {value!r}"
-            )
-        exc, ref = sinc_slice_profile()
-    else:
-        try:
-            exc, ref = (np.asarray(v, dtype=np.float64).ravel() for v in value)
-        except (TypeError, ValueError) as exc_info:
-            raise InputError(
-                "T2Model: slice_profile must be None, 'sinc' or two arrays (excitation and "
-                f"refocusing flip-angle scales); got {value!r}"
-            ) from exc_info
-    if exc.size == 0 or exc.shape != ref.shape:
-        raise InputError("T2Model: slice_profile needs two non-empty arrays of equal length")
-    if (
-        not (np.all(np.isfinite(exc)) and np.all(np.isfinite(ref)))
-        or exc.min() < 0
-        or ref.min() < 0
-    ):
-        raise InputError("T2Model: slice_profile scales must be finite and non-negative")
-    return tuple(float(v) for v in exc), tuple(float(v) for v in ref)
-
-
-def _uniform_spacing(te: np.ndarray) -> float | None:
-    """The echo spacing when ``te`` is 1, 2, 3, ... times one spacing, else None."""
-    spacing = np.diff(te)
-    if np.allclose(spacing, spacing[0], rtol=1e-3, atol=1e-3) and np.isclose(
-        te[0], spacing[0], rtol=1e-3, atol=1e-3
-    ):
-        return float(spacing[0])
-    return None

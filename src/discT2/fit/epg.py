@@ -250,9 +250,11 @@ def epg_block(
     min_r2: float,
     outs: tuple[np.ndarray, ...],
 ) -> None:
-    """Fit the voxels of one chunk: coarse BLAS match, then compiled refinement.
+    """Fit the voxels of one chunk (T2, B1, S0 free): coarse BLAS match, compiled refinement.
 
-    ``outs`` is ``(t2, s0, t2_sd, r2, rmse, flags, b1)``, each of shape (n,).
+    ``outs`` is ``(t2, s0, t2_sd, r2, rmse, flags, b1, b1_sd)``, each of shape (n,);
+    ``b1_sd`` is the standard deviation of B1 from the fit's covariance (the weight of the voxel
+    when the B1 map is smoothed).
     """
     n = y.shape[0]
     start_t = np.full(n, -1, dtype=np.int64)
@@ -512,7 +514,7 @@ def _projected_rss(yv, a):
 @njit(cache=True, nogil=True)
 def _refine_block(
     y, mask, atoms, unit, start_t, start_b, t2_log0, t2_log_step, b1_0, b1_step, b1_top_is_180,
-    sigma, min_r2, out_t2, out_s0, out_sd, out_r2, out_rmse, out_flags, out_b1,
+    sigma, min_r2, out_t2, out_s0, out_sd, out_r2, out_rmse, out_flags, out_b1, out_b1_sd,
 ):  # fmt: skip
     n, n_e = y.shape
     n_t, n_b = atoms.shape[0], atoms.shape[1]
@@ -523,6 +525,7 @@ def _refine_block(
     model = np.empty(n_e)
     for i in range(n):
         out_b1[i] = NAN
+        out_b1_sd[i] = NAN
         if not mask[i]:
             write_failed(i, out_t2, out_s0, out_sd, out_r2, out_rmse, out_flags, MASKED)
             continue
@@ -565,3 +568,198 @@ def _refine_block(
         out_rmse[i] = rmse
         out_flags[i] = flags
         out_b1[i] = b1_0 + xb * b1_step
+        out_b1_sd[i] = sd_noise * math.sqrt(_var_b1(a, gt, gb))
+
+
+@njit(cache=True, nogil=True)
+def _var_b1(a, gt, gb):
+    """The B1 diagonal element of ``(J^T J)^-1`` for Jacobian columns (a, gt, gb)."""
+    s_aa = 0.0
+    s_at = 0.0
+    s_ab = 0.0
+    s_tt = 0.0
+    s_tb = 0.0
+    s_bb = 0.0
+    for k in range(a.shape[0]):
+        s_aa += a[k] * a[k]
+        s_at += a[k] * gt[k]
+        s_ab += a[k] * gb[k]
+        s_tt += gt[k] * gt[k]
+        s_tb += gt[k] * gb[k]
+        s_bb += gb[k] * gb[k]
+    det3 = (
+        s_aa * (s_tt * s_bb - s_tb * s_tb)
+        - s_at * (s_at * s_bb - s_tb * s_ab)
+        + s_ab * (s_at * s_tb - s_tt * s_ab)
+    )
+    if det3 > 1e-10 * s_aa * s_tt * s_bb:
+        return (s_aa * s_tt - s_at * s_at) / det3
+    return math.inf
+
+
+def epg_fixed_b1_block(
+    y: np.ndarray,
+    mask: np.ndarray,
+    b1: np.ndarray,
+    dictionary: EPGDictionary,
+    sigma: float,
+    min_r2: float,
+    outs: tuple[np.ndarray, ...],
+) -> None:
+    """Fit T2 and S0 of one chunk with B1 given per voxel (the smoothed B1 map).
+
+    ``b1`` has shape (n,); ``outs`` is ``(t2, s0, t2_sd, r2, rmse, flags)``. B1 outside the
+    dictionary's range is clipped to it; a voxel without a finite B1 is ``FAILED``.
+    """
+    d = dictionary
+    t2_log0 = math.log(d.t2_ms[0])
+    t2_log_step = math.log(d.t2_ms[1] / d.t2_ms[0])
+    b1_step = float(d.b1[1] - d.b1[0])
+    xb = np.clip((np.asarray(b1, dtype=np.float64) - d.b1[0]) / b1_step, 0.0, d.b1.size - 1.0)
+    _fixed_b1_block(
+        y, mask, d.atoms, xb, t2_log0, t2_log_step, sigma, min_r2, *outs,
+    )  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def _fixed_b1_block(
+    y, mask, atoms, xb_all, t2_log0, t2_log_step, sigma, min_r2,
+    out_t2, out_s0, out_sd, out_r2, out_rmse, out_flags,
+):  # fmt: skip
+    n, n_e = y.shape
+    n_t = atoms.shape[0]
+    yv = np.empty(n_e)
+    a = np.empty(n_e)
+    gt = np.empty(n_e)
+    gb = np.empty(n_e)
+    model = np.empty(n_e)
+    for i in range(n):
+        if not mask[i]:
+            write_failed(i, out_t2, out_s0, out_sd, out_r2, out_rmse, out_flags, MASKED)
+            continue
+        row = y[i]
+        xb = xb_all[i]
+        if not all_finite(row) or not math.isfinite(xb):
+            write_failed(i, out_t2, out_s0, out_sd, out_r2, out_rmse, out_flags, FAILED)
+            continue
+        for k in range(n_e):
+            yv[k] = row[k]
+        # coarse scan along T2 at this B1, then halving steps, then 1-D Gauss-Newton
+        best_t = 0
+        best = -math.inf
+        for it in range(0, n_t, COARSE_T2_STRIDE):
+            s = _unit_score(yv, atoms, float(it), xb, a, gt, gb)
+            if s > best:
+                best = s
+                best_t = it
+        it = best_t
+        step = COARSE_T2_STRIDE // 2
+        while step >= 1:
+            for _ in range(100000):
+                moved = False
+                for dt in (-step, step):
+                    jt = min(max(it + dt, 0), n_t - 1)
+                    s = _unit_score(yv, atoms, float(jt), xb, a, gt, gb)
+                    if s > best:
+                        best = s
+                        it = jt
+                        moved = True
+                if not moved:
+                    break
+            step //= 2
+        xt = float(it)
+        if 0 < it < n_t - 1:
+            fm = _unit_score(yv, atoms, xt - 1.0, xb, a, gt, gb)
+            fp = _unit_score(yv, atoms, xt + 1.0, xb, a, gt, gb)
+            xt += _vertex(fm, best, fp)
+        xt = _gauss_newton_t2(yv, atoms, xt, xb, a, gt, gb)
+        ya = 0.0
+        aa = 0.0
+        for k in range(n_e):
+            ya += yv[k] * a[k]
+            aa += a[k] * a[k]
+        amp = ya / aa
+        if not (amp > 0.0) or not math.isfinite(amp):
+            write_failed(i, out_t2, out_s0, out_sd, out_r2, out_rmse, out_flags, FAILED)
+            continue
+        for k in range(n_e):
+            model[k] = amp * a[k]
+            gt[k] *= amp / t2_log_step
+        rss, tss = residual_stats(yv, model)
+        sd_noise = noise_sd(sigma, rss, n_e, 2)
+        var_log = _var_log_t2(a, gt, gb, False)
+        t2 = math.exp(t2_log0 + xt * t2_log_step)
+        r2, rmse, flags = quality(
+            rss, tss, n_e, max(model[0], model[1]), model[1], model[n_e - 1], sd_noise, min_r2
+        )
+        if xt <= 0.0 or xt >= n_t - 1.0:
+            flags |= AT_BOUND
+        out_t2[i] = t2
+        out_s0[i] = amp
+        out_sd[i] = t2 * sd_noise * math.sqrt(var_log)
+        out_r2[i] = r2
+        out_rmse[i] = rmse
+        out_flags[i] = flags
+
+
+@njit(cache=True, nogil=True)
+def _unit_score(yv, atoms, xt, xb, a, gt, gb):
+    """``<y, a/|a|>`` for the train interpolated at continuous grid coordinates (xt, xb)."""
+    _interpolate(atoms, xt, xb, a, gt, gb)
+    ya = 0.0
+    aa = 0.0
+    for k in range(yv.shape[0]):
+        ya += yv[k] * a[k]
+        aa += a[k] * a[k]
+    return ya / math.sqrt(aa)
+
+
+@njit(cache=True, nogil=True)
+def _gauss_newton_t2(yv, atoms, xt, xb, a, gt, gb):
+    """Polish xt (B1 fixed at xb) by Gauss-Newton with S0 projected out; leaves a, gt at xt."""
+    n_t = atoms.shape[0]
+    n_e = yv.shape[0]
+    _interpolate(atoms, xt, xb, a, gt, gb)
+    rss = _projected_rss(yv, a)
+    for _ in range(8):
+        ya = 0.0
+        aa = 0.0
+        ut_a = 0.0
+        for k in range(n_e):
+            ya += yv[k] * a[k]
+            aa += a[k] * a[k]
+            ut_a += gt[k] * a[k]
+        amp = ya / aa
+        if not (amp > 0.0):
+            break
+        ut_a /= aa
+        stt = 0.0
+        rt = 0.0
+        for k in range(n_e):
+            vt = amp * (gt[k] - ut_a * a[k])
+            stt += vt * vt
+            rt += vt * (yv[k] - amp * a[k])
+        if not (stt > 0.0):
+            break
+        dt = rt / stt
+        lam = 1.0
+        accepted = False
+        nt = xt
+        new_rss = rss
+        while lam > 1e-4:
+            nt = min(max(xt + lam * dt, 0.0), n_t - 1.0)
+            _interpolate(atoms, nt, xb, a, gt, gb)
+            new_rss = _projected_rss(yv, a)
+            if new_rss <= rss:
+                accepted = True
+                break
+            lam *= 0.5
+        if not accepted:
+            _interpolate(atoms, xt, xb, a, gt, gb)
+            break
+        moved = abs(nt - xt)
+        xt = nt
+        rss = new_rss
+        if moved < 1e-3:
+            break
+    return xt
