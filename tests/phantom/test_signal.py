@@ -9,7 +9,6 @@ from discT2.phantom.signal import (
     b1_field,
     receive_field,
     saturation,
-    sinc_slice_profile,
 )
 
 
@@ -53,13 +52,3 @@ def test_saturation():
     sat = saturation(np.array([300.0, 1200.0, 4000.0]), 2000.0, 120.0)
     np.testing.assert_allclose(sat, 1 - np.exp(-1880.0 / np.array([300.0, 1200.0, 4000.0])))
     assert saturation(np.array([0.0]), 2000.0, 120.0)[0] == 0.0
-
-
-def test_slice_profile_full_width_at_half_maximum_is_the_slice():
-    exc, ref = sinc_slice_profile(41)
-    z = np.linspace(-1, 1, 41)  # in slice thicknesses
-    assert exc[20] == pytest.approx(1.0, abs=1e-9)
-    assert exc[np.isclose(z, 0.5)][0] == pytest.approx(0.5, abs=0.02)
-    assert ref[np.isclose(z, 0.6)][0] == pytest.approx(0.5, abs=0.02)  # 1.2x wider slab
-    assert np.all(exc[np.abs(z) <= 0.2] > 0.9)
-    assert np.all(exc[np.abs(z) >= 0.9] < 0.02)

@@ -127,7 +127,7 @@ class T2Model:
     >>> fitted = model.fit(1000 * np.exp(-te / 80.0))
     >>> round(float(fitted.t2_ms[0, 0, 0]), 3)
     80.0
-    >>> fitted.predict(te).shape  # the model's echo train, for residual checks
+    >>> model.predict(fitted).shape  # the fitted echo trains, for residual checks
     (1, 1, 1, 8)
     """
 
@@ -533,6 +533,49 @@ class T2Model:
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
 
+    def predict(self, t2map: T2Map) -> np.ndarray:
+        """The echo trains a fit of this model predicts, at the echoes it used.
+
+        Parameters
+        ----------
+        t2map : T2Map
+            A result of :meth:`fit` with this model.
+
+        Returns
+        -------
+        ndarray of float32, shape (I, J, K, E_used)
+            Noise-free signal (``ncexp``: the underlying decay, before the noise floor); NaN
+            where the voxel was not fitted. ``data[..., model.echo_index] - predict(t2map)``
+            are the residuals.
+
+        Raises
+        ------
+        InputError
+            A map fitted with another method or other echoes.
+        """
+        prov = t2map.provenance
+        if prov.get("method") != self.method or prov.get("echo_indices_used") != (
+            self._used.tolist()
+        ):
+            raise InputError(
+                "predict: the map was fitted with method "
+                f"{prov.get('method')!r} and echoes {prov.get('echo_indices_used')}; this model "
+                f"is {self.method!r} with echoes {self._used.tolist()}"
+            )
+        te = self.echo_times_used_ms
+        valid = t2map.valid()
+        out = np.full((*t2map.shape, te.size), np.nan, dtype=np.float32)
+        t2 = t2map.t2_ms[valid].astype(np.float64)
+        s0 = t2map.s0[valid].astype(np.float64)
+        if self.method == "epg":
+            out[valid] = s0[:, None] * _epg_trains(prov, self.epg, t2, t2map, valid)
+            return out
+        trains = s0[:, None] * np.exp(-te[None, :] / t2[:, None])
+        if self.method == "offset" and t2map.offset is not None:
+            trains += t2map.offset[valid].astype(np.float64)[:, None]
+        out[valid] = trains
+        return out
+
     def __repr__(self) -> str:
         te = self.echo_times_used_ms
         return (
@@ -576,6 +619,39 @@ def fit_t2(
     return T2Model(series.echo_times_ms, method, **options).fit(
         series, mask=mask, progress=progress
     )
+
+
+def _epg_trains(
+    prov: dict[str, Any],
+    options: EPGOptions,
+    t2: np.ndarray,
+    t2map: T2Map,
+    valid: np.ndarray,
+) -> np.ndarray:
+    """Unit-S0 EPG trains of the valid voxels of an ``epg`` map, from its provenance."""
+    from discT2.epg import cpmg_signal
+
+    numbers = np.asarray(prov["echo_numbers_in_train"], dtype=int)
+    scales = prov.get("slice_profile_scales")
+    profile = None if scales is None else (scales["excitation"], scales["refocusing"])
+    t1 = options.t1_ms
+    t1_valid = (
+        np.asarray(t1, dtype=np.float64).reshape(t2map.shape)[valid]
+        if isinstance(t1, np.ndarray)
+        else t1
+    )
+    b1 = t2map.b1[valid].astype(np.float64) if t2map.b1 is not None else 1.0
+    trains = cpmg_signal(
+        t2,
+        prov["echo_spacing_ms_used"],
+        int(numbers.max()),
+        b1=b1,
+        t1_ms=t1_valid,
+        refocusing_deg=prov["refocusing_deg_used"],
+        excitation_deg=prov["excitation_deg_used"],
+        slice_profile=profile,
+    )
+    return trains[:, numbers - 1] / math.sin(math.radians(prov["excitation_deg_used"]))
 
 
 #: A fitted T2 below this multiple of the first used echo time decays within the first echo

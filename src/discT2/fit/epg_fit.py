@@ -233,6 +233,9 @@ def _resolve_profile(
     profile = options.profile
     if profile != "auto":
         info["slice_profile_used"] = "uniform" if profile is None else "given"
+        info["slice_profile_scales"] = (
+            None if profile is None else {"excitation": profile[0], "refocusing": profile[1]}
+        )
         return profile  # type: ignore[return-value]
     kind = str(meta.get("acquisition_type") or "").upper()
     if kind == "2D":
@@ -241,7 +244,10 @@ def _resolve_profile(
             "2-D slice: Hanning-windowed sinc pulses, time-bandwidth 4, refocusing slice "
             "1.2 x the excited slice (assumed; the header does not describe the pulses)"
         )
-        return tuple(float(v) for v in exc), tuple(float(v) for v in ref)
+        chosen = tuple(float(v) for v in exc), tuple(float(v) for v in ref)
+        info["slice_profile_scales"] = {"excitation": chosen[0], "refocusing": chosen[1]}
+        return chosen
+    info["slice_profile_scales"] = None
     info["slice_profile_used"] = (
         "uniform (3-D acquisition)"
         if kind == "3D"

@@ -296,6 +296,7 @@ _BIDS_FIELDS: tuple[tuple[str, str, float], ...] = (
     ("SeriesNumber", "series_number", 1),
     ("SliceThickness", "slice_thickness_mm", 1),
     ("EchoTrainLength", "echo_train_length", 1),
+    ("MRAcquisitionType", "acquisition_type", 1),
 )
 
 

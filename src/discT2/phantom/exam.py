@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from discT2._version import __version__
+from discT2.epg import sinc_slice_profile
 from discT2.errors import InputError
 from discT2.io.nifti import save_map, save_nifti_series
 from discT2.phantom.anatomy import LEVELS, TRUTH_LEVELS, SpineModel, SpineShape
@@ -39,7 +40,6 @@ from discT2.phantom.signal import (
     b1_field,
     receive_field,
     simulate_voxels,
-    sinc_slice_profile,
 )
 from discT2.phantom.tissues import DISC_CODE, ROI_NAMES
 from discT2.series import MultiEchoSeries
@@ -88,8 +88,10 @@ class Protocol:
         Signal of proton density 1, fully relaxed, at unit coil sensitivity (stored values of
         siemens/ge DICOM must stay within 12 bits).
     slice_profile : bool
-        Average the EPG over Hanning-windowed-sinc excitation/refocusing profiles (refocusing
-        slab 1.2x wider) instead of a uniform slice.
+        Average the EPG over the flip-angle profiles of Hanning-windowed sinc excitation and
+        refocusing pulses (Bloch-simulated, :func:`discT2.epg.sinc_slice_profile`; refocusing
+        slab 1.2x wider), as a 2-D multi-slice acquisition gives (default); False: a uniform
+        slice.
     supersample : int
         Odd number of sub-samples per voxel edge for partial volume.
     fov_center_ras_mm : (float, float, float)
@@ -117,7 +119,7 @@ class Protocol:
     b1_range: tuple[float, float] = (0.8, 1.0)
     snr: float = 150.0
     peak_signal: float = 3000.0
-    slice_profile: bool = False
+    slice_profile: bool = True
     supersample: int = 3
     fov_center_ras_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
     coil_y_mm: float = -80.0
@@ -579,6 +581,8 @@ def make_exam(
         "slice_gap_mm": protocol.slice_gap_mm,
         "pixel_spacing_mm": [protocol.pixel_mm, protocol.pixel_mm],
         "intensity": "synthetic magnitude",
+        # slice-selective 2-D multi-slice: the fit models the slice profile
+        "acquisition_type": "2D",
     }
     series = MultiEchoSeries(data, protocol.echo_times_ms, affine, meta)
     discs, roi_labels = _disc_truth(model, truth, pose, affine, mid, sigma)
@@ -592,7 +596,8 @@ def make_exam(
         "slice_profile": None
         if profile is None
         else {"excitation": profile[0].tolist(), "refocusing": profile[1].tolist(),
-              "positions_in_slice_thicknesses": np.linspace(-1, 1, len(profile[0])).tolist()},
+              "positions_in_half_slice": "midpoints of equal steps from the centre to 1.5 "
+              "excited slice thicknesses (discT2.epg.sinc_slice_profile)"},
         "signal_model": "S = S0 * cpmg_signal(T2, echo_spacing, n_echoes, b1=B1, t1_ms=T1, "
         "refocusing_deg, excitation_deg[, slice_profile]) for pure voxels; partial volume by "
         f"{protocol.supersample}^3 super-sampling; Rician noise sigma = peak_signal / snr",

@@ -40,7 +40,6 @@ __all__ = [
     "receive_field",
     "saturation",
     "simulate_voxels",
-    "sinc_slice_profile",
 ]
 
 _N_CODES = DISC_CODE + 1
@@ -94,32 +93,6 @@ def receive_field(
         return np.ones_like(y)
     decay = np.exp(-np.clip(y - coil_y_mm, 0.0, None) / float(falloff_mm))
     return floor + (1.0 - floor) * decay
-
-
-def sinc_slice_profile(
-    n_positions: int = 41, time_bandwidth: float = 4.0, refocusing_width: float = 1.2
-) -> tuple[np.ndarray, np.ndarray]:
-    """Flip-angle scale across the slice for Hanning-windowed sinc pulses (small-tip shape).
-
-    Positions span two slice thicknesses (beyond the excitation there is no signal). The
-    refocusing slab is ``refocusing_width`` times wider than the excited slice (Siemens uses
-    1.2, as MyoQMRI assumes).
-
-    Returns
-    -------
-    (ndarray, ndarray)
-        Excitation and refocusing scales at ``n_positions`` positions, for
-        :func:`discT2.epg.cpmg_signal`'s ``slice_profile``.
-    """
-    t = np.linspace(-0.5, 0.5, 801)
-    pulse = np.sinc(time_bandwidth * t) * (0.5 + 0.5 * np.cos(2 * np.pi * t))
-    pulse /= pulse.sum()
-    z = np.linspace(-1.0, 1.0, int(n_positions))  # in slice thicknesses
-
-    def response(freq):
-        return np.abs(np.exp(-2j * np.pi * np.outer(freq, t)) @ pulse)
-
-    return response(z * time_bandwidth), response(z * time_bandwidth / refocusing_width)
 
 
 def saturation(t1_ms: np.ndarray, repetition_time_ms: float, last_echo_ms: float) -> np.ndarray:

@@ -15,21 +15,15 @@ from typing import Any
 import numpy as np
 
 from discT2.errors import InputError
-from discT2.fit import FIT_METHODS, T2Model
+from discT2.fit import DEFAULT_METHOD, FIT_METHODS, T2Model
 from discT2.measure import measure
 from discT2.roi import detect_discs, place_rois, propagate
 
 __all__ = ["DEFAULT_METHOD", "RunOptions"]
 
-#: Default fit method of study runs. The phantom and real multi-echo spin-echo trains have
-#: refocusing angles below 180 degrees x B1 0.8-1.0 over the spine, where mono-exponential fits
-#: read 2-30 % high depending on B1 (stimulated echoes; docs/methods/fitting.md). B1 differs
-#: between visits (repositioning) and sites, so the bias does not cancel exactly in % change;
-#: ``epg`` removes it at about 10x the cost of ``nlls`` (still well under a second per exam).
-DEFAULT_METHOD = "epg"
 
 # Options a run passes itself, never taken from the user's option mappings.
-_FIT_RESERVED = {"self", "echo_times_ms", "method", "workers"}
+_FIT_RESERVED = {"self", "echo_times_ms", "method", "workers", "epg", "epg_shorthands"}
 _ROI_RESERVED = {"image", "discs", "reader", "on_error", "grow_options"}
 _MEASURE_RESERVED = {"t2map", "rois", "levels"}
 _AUTO_RESERVED = {"image", "reader", "slice"}
@@ -103,7 +97,12 @@ class RunOptions:
         if self.mask not in ("auto", "none"):
             raise InputError(f"mask must be 'auto' or 'none' for a study run; got {self.mask!r}")
         checks = (
-            ("fit", self.fit, _keywords(T2Model.__init__, _FIT_RESERVED), "discT2.T2Model"),
+            (
+                "fit",
+                self.fit,
+                _keywords(T2Model.__init__, _FIT_RESERVED) | set(T2Model.EPG_OPTION_NAMES),
+                "discT2.T2Model",
+            ),
             ("rois", self.rois, _keywords(place_rois, _ROI_RESERVED), "discT2.place_rois"),
             ("measure", self.measure, _keywords(measure, _MEASURE_RESERVED), "discT2.measure"),
             ("auto", self.auto, _keywords(detect_discs, _AUTO_RESERVED), "discT2.detect_discs"),

@@ -15,7 +15,8 @@ from magicgui.widgets import (
     PushButton,
 )
 
-from discT2 import FIT_METHODS, T2Map, fit_t2
+from discT2 import FIT_METHODS, EPGOptions, T2Map, fit_t2
+from discT2.fit import DEFAULT_METHOD
 from napari_disct2._exam import Exam, exams_in, layers_of
 from napari_disct2._work import Jobs
 
@@ -37,7 +38,8 @@ class FitWidget(Container):
         self.jobs = Jobs(on_error=self._failed)
         self.last_map: T2Map | None = None
         self.exam_choice = ComboBox(label="exam", choices=self._exam_choices)
-        self.method = ComboBox(label="method", choices=list(FIT_METHODS), value="nlls")
+        epg_defaults = EPGOptions()
+        self.method = ComboBox(label="method", choices=list(FIT_METHODS), value=DEFAULT_METHOD)
         self.skip_first_echo = CheckBox(text="skip first echo", value=False)
         self.max_te_ms = FloatSpinBox(label="max TE (ms; 0 = all)", value=0.0, min=0.0, max=1e5)
         self.mask = ComboBox(label="mask", choices=["auto", "none"], value="auto")
@@ -48,7 +50,12 @@ class FitWidget(Container):
             label="epg: refocusing (deg; 0 = series)", value=0.0, min=0.0, max=180.0
         )
         self.slice_profile = ComboBox(
-            label="epg: slice profile", choices=["none", "sinc"], value="none"
+            label="epg: slice profile",
+            choices=["auto", "none", "sinc"],
+            value=str(epg_defaults.slice_profile),
+        )
+        self.b1 = ComboBox(
+            label="epg: B1", choices=["smooth", "voxel"], value=str(epg_defaults.b1)
         )
         self.run_button = PushButton(text="Fit T2")
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1)
@@ -65,6 +72,7 @@ class FitWidget(Container):
                 self.min_r2,
                 self.refocusing_deg,
                 self.slice_profile,
+                self.b1,
                 self.run_button,
                 self.progress,
                 self.status,
@@ -94,8 +102,9 @@ class FitWidget(Container):
         if self.method.value == "epg":
             if self.refocusing_deg.value > 0:
                 opts["refocusing_deg"] = float(self.refocusing_deg.value)
-            if self.slice_profile.value != "none":
-                opts["slice_profile"] = self.slice_profile.value
+            profile = str(self.slice_profile.value)
+            opts["slice_profile"] = None if profile == "none" else profile
+            opts["b1"] = str(self.b1.value)
         return opts
 
     def run(self, *_: Any) -> Any:

@@ -108,6 +108,8 @@ def _header_meta(ds: Dataset, first: Frame) -> dict[str, Any]:
         "study_instance_uid": _text(ds.get("StudyInstanceUID")),
         "frame_of_reference_uid": _text(ds.get("FrameOfReferenceUID")),
         "patient_position": _text(ds.get("PatientPosition")),
+        # 2-D (slice-selective, so a slice profile) or 3-D; the EPG fit models the profile
+        "acquisition_type": _text(ds.get("MRAcquisitionType")),
     }
     spin_echo = "SE" in _values(ds.get("ScanningSequence")) or (
         str(ds.get("EchoPulseSequence", "")).upper() == "SPIN"
