@@ -4,9 +4,9 @@
    100, 30 and 10 at the first echo, 12 echoes 10-120 ms.
 2. Stimulated echoes: EPG-simulated CPMG (refocusing 150-180 deg x B1 0.8-1.0), bias of ``epg``
    and ``nlls``.
-3. Real phantom plates (Siemens, Philips; needs ``../shared/realdata`` or DISCT2_REALDATA):
-   per-sphere error against the nominal T2 for each method. The series are read with the
-   tests' pydicom helper (``tests/fit/conftest.py``).
+3. The assumed T1: EPG-simulated disc-like trains (T1 1000 ms, 2-D slice profile or uniform,
+   B1 0.8-1.0, 10 echoes of 12 ms) fitted assuming T1 = 300, 1000 and 2000 ms. The real
+   phantom is in ``benchmarks/validation_phantom.py``.
 
 Run: ``PYTHONPATH=src python benchmarks/accuracy_fit.py [--part 1 2 3]``.
 """
@@ -14,8 +14,6 @@ Run: ``PYTHONPATH=src python benchmarks/accuracy_fit.py [--part 1 2 3]``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
 import warnings
 from pathlib import Path
 
@@ -85,97 +83,28 @@ def epg_table(n=2000, seed=7):
                 print(f"| {alpha:g} | {b1:g} | {snr} | " + " | ".join(cells) + " |")
 
 
-NOMINAL = np.array(
-    [
-        939.4,
-        594.3,
-        416.5,
-        267.0,
-        184.9,
-        140.6,
-        91.76,
-        64.84,
-        45.28,
-        30.62,
-        19.76,
-        15.99,
-        10.47,
-        8.15,
-    ]
-)
+def t1_table(n=1000, seed=11):
+    """How far T2 moves when the assumed T1 differs from the tissue's: disc-like trains."""
+    from discT2.epg import sinc_slice_profile
 
-
-def _reader():
-    spec = importlib.util.spec_from_file_location("fit_conftest", ROOT / "tests/fit/conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.read_dicom_series
-
-
-def _spheres(t2_ms):
-    from scipy import ndimage
-
-    t2 = t2_ms[:, :, 0]
-    labels, n = ndimage.label(ndimage.binary_opening(np.isfinite(t2) & (t2 < 1500.0)))
-    regions = []
-    for i in range(1, n + 1):
-        region = labels == i
-        rows, cols = np.nonzero(region)
-        extent = max(np.ptp(rows), np.ptp(cols)) + 1
-        if 20 <= region.sum() <= 400 and region.sum() / (np.pi * (extent / 2) ** 2) > 0.6:
-            core = ndimage.binary_erosion(region, iterations=2)
-            if core.sum() >= 5:
-                regions.append(core)
-    return regions
-
-
-def _per_sphere(t2_ms, regions):
-    from scipy.optimize import linear_sum_assignment
-
-    med = np.array([np.nanmedian(t2_ms[:, :, 0][r]) for r in regions])
-    rows, cols = linear_sum_assignment(np.log(med[:, None] / NOMINAL[None, :]) ** 2)
-    out = np.full(NOMINAL.size, np.nan)
-    out[cols] = med[rows]
-    return out
-
-
-def phantom_table():
-    realdata = Path(os.environ.get("DISCT2_REALDATA", ROOT.parent / "shared" / "realdata"))
-    read = _reader()
-    variants = [
-        ("loglinear", "loglinear", {}),
-        ("nlls", "nlls", {}),
-        ("nlls skip-1", "nlls", {"skip_first_echo": True}),
-        ("offset skip-1", "offset", {"skip_first_echo": True}),
-        ("ncexp", "ncexp", {}),
-        ("epg", "epg", {}),
-        ("epg sinc", "epg", {"slice_profile": "sinc"}),
-    ]
-    phantoms = (
-        ("Siemens Aera 1.5 T, 32 echoes 12.7-406 ms", "phantom_siemens_aera_1p5T_32echo"),
-        ("Philips Ingenia 1.5 T, 32 echoes 5-160 ms", "phantom_philips_ingenia_1p5T_32echo"),
-    )
-    for vendor, folder in phantoms:
-        plate = realdata / folder
-        series = read(plate / "plate4_T2spheres" if "philips" in folder else plate)
-        regions = _spheres(_fit(series.echo_times_ms, "nlls", series).t2_ms)
-        print(f"\n{vendor}: {len(regions)} spheres; error % against nominal\n")
-        print("| nominal ms | " + " | ".join(v[0] for v in variants) + " |")
-        print("|---|" + "---|" * len(variants))
-        results = []
-        for _, method, opts in variants:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fitted = T2Model(series.echo_times_ms, method, **opts).fit(series, mask="auto")
-            results.append(_per_sphere(fitted.t2_ms, regions) / NOMINAL - 1)
-        for k, nominal in enumerate(NOMINAL):
-            print(f"| {nominal:g} | " + " | ".join(f"{100 * r[k]:+.1f}" for r in results) + " |")
-        resolved = (NOMINAL >= 30) & (NOMINAL <= 600)
-        print(
-            "| median abs, 30-600 ms | "
-            + " | ".join(f"{100 * np.nanmedian(np.abs(r[resolved])):.1f}" for r in results)
-            + " |"
-        )
+    rng = np.random.default_rng(seed)
+    profile = sinc_slice_profile()
+    te = np.arange(1, 11) * 12.0
+    print("true T1 1000 ms; fitted T2 error % when the fit assumes T1 = 300 / 1000 / 2000 ms")
+    print("| slice | B1 | " + " | ".join(f"T2 {t:g}" for t in (60, 100, 140)) + " |")
+    print("|---|---|---|---|---|")
+    for label, prof in (("uniform", None), ("2-D sinc", profile)):
+        for b1 in (0.8, 0.9, 1.0):
+            cells = []
+            for t2 in (60.0, 100.0, 140.0):
+                clean = 1000.0 * cpmg_signal(t2, 12.0, 10, b1=b1, t1_ms=1000.0, slice_profile=prof)
+                data = _noisy(rng, clean, clean[0] / 100.0, n)
+                errs = []
+                for t1 in (300.0, 1000.0, 2000.0):
+                    fitted = _fit(te, "epg", data, t1_ms=t1, slice_profile=prof, b1="voxel")
+                    errs.append(100 * (np.median(fitted.t2_ms) / t2 - 1))
+                cells.append(" / ".join(f"{e:+.1f}" for e in errs))
+            print(f"| {label} | {b1:g} | " + " | ".join(cells) + " |")
 
 
 def main(argv=None):
@@ -189,8 +118,8 @@ def main(argv=None):
         print("\n## EPG-simulated CPMG: median bias % of epg / nlls\n")
         epg_table()
     if 3 in args.part:
-        print("\n## Phantom T2 plates")
-        phantom_table()
+        print("\n## Assumed T1 against the tissue's (SNR 100 at the first echo)\n")
+        t1_table()
 
 
 if __name__ == "__main__":

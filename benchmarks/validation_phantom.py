@@ -190,8 +190,9 @@ def tables(all_results: dict) -> str:
             f"| {name.strip()}, {info['plate'].split(' (')[0]} | " + " | ".join(cells) + " |"
         )
         lines.append(
-            f"\n**{name.strip()}, {info['plate']}**: {info['te']}; refocusing {info['refocusing']}; "
-            f"{info['found']} spheres found; smooth B1 field median {info['b1']}.\n"
+            f"\n**{name.strip()}, {info['plate']}**: {info['te']}; "
+            f"refocusing {info['refocusing']}; {info['found']} spheres found; "
+            f"smooth B1 field median {info['b1']}.\n"
         )
         lines.append("| nominal T2 (ms) | " + " | ".join(results) + " |")
         lines.append("|---" * (len(results) + 1) + "|")

@@ -77,7 +77,34 @@ def test_epg_options(series_path, tmp_path):
     prov = json.loads((out / "fit.json").read_text())["provenance"]
     assert prov["t1_ms_assumed"] == 1200.0
     assert prov["refocusing_deg_used"] == 160.0
-    assert prov["options"]["slice_profile"] is not None
+    assert prov["options"]["epg"]["slice_profile"]["refocusing"]
+    assert prov["slice_profile_used"] == "given"
+
+
+def test_default_fit_is_the_epg_model_and_says_what_it_assumed(series_path, tmp_path, capsys):
+    path = series_path[0]
+    out = tmp_path / "d"
+    assert main(["fit", str(path), "-o", str(out)]) == 0
+    prov = json.loads((out / "fit.json").read_text())["provenance"]
+    assert prov["method"] == "epg"
+    assert prov["b1_mode"] == "smooth"
+    assert prov["t1_ms_assumed"] == 1000.0
+    assert prov["refocusing_source"]
+    assert prov["options"]["epg"]["b1"] == "smooth"
+    assert (out / "b1.nii.gz").exists()
+    err = capsys.readouterr().err
+    assert "epg: refocusing 180 deg (series metadata)" in err and "B1 smooth" in err
+
+
+def test_t1_map_and_b1_options(series_path, tmp_path, capsys):
+    path, _, _ = series_path
+    out = tmp_path / "t1"
+    assert main(["fit", str(path), "-o", str(out), "--b1", "0.9", "--quiet"]) == 0
+    prov = json.loads((out / "fit.json").read_text())["provenance"]
+    assert prov["b1_mode"] == "fixed"
+    assert main(["fit", str(path), "-o", str(out), "--b1", "strong"]) == 2
+    assert "--b1 must be" in capsys.readouterr().err
+    assert main(["fit", str(path), "-o", str(out), "--t1-ms", str(tmp_path / "no.nii.gz")]) == 2
 
 
 def test_errors_exit_2_with_a_message(series_path, tmp_path, capsys):

@@ -83,7 +83,8 @@ class Protocol:
     snr : float
         ``peak_signal / sigma``: signal-to-noise of proton density 1, fully relaxed, at the coil.
         A healthy nucleus at the discs (coil sensitivity ~0.6, T1 saturation ~0.6) then has an
-        echo-1 SNR of about ``0.3 * snr``; ``truth.json`` reports it per disc.
+        echo-1 SNR of about ``0.22 * snr`` with the 2-D slice profile (whose edges refocus
+        less) and ``0.33 * snr`` with a uniform slice; ``truth.json`` reports it per disc.
     peak_signal : float
         Signal of proton density 1, fully relaxed, at unit coil sensitivity (stored values of
         siemens/ge DICOM must stay within 12 bits).
@@ -117,7 +118,7 @@ class Protocol:
     excitation_deg: float = 90.0
     field_strength_t: float = 1.5
     b1_range: tuple[float, float] = (0.8, 1.0)
-    snr: float = 150.0
+    snr: float = 225.0
     peak_signal: float = 3000.0
     slice_profile: bool = True
     supersample: int = 3
