@@ -93,21 +93,22 @@ def run(methods: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float
 
 
 def _q(values: pd.Series, q: float) -> float:
-    return float(np.quantile(values, q))
+    return float(np.nanquantile(values, q))
 
 
 def summary_tables(roi_table: pd.DataFrame, change: pd.DataFrame) -> tuple[str, str, str]:
     lines = [
-        "| method | ROIs | median error % | 5th-95th percentile % | NP: median % | AF: median % "
-        "| worst % |",
+        "| method | ROIs (no valid voxel) | median error % | 5th-95th percentile % | NP: median % "
+        "| AF: median % | worst % |",
         "|---|---|---|---|---|---|---|",
     ]
     for method, g in roi_table.groupby("method", sort=False):
         np_err = g.loc[g["roi"].str.startswith("NP"), "error_pct"]
         af_err = g.loc[g["roi"].str.startswith("AF"), "error_pct"]
-        worst = g["error_pct"].iloc[int(np.argmax(np.abs(g["error_pct"].to_numpy())))]
+        worst = g["error_pct"].iloc[int(np.nanargmax(np.abs(g["error_pct"].to_numpy())))]
+        empty = int(g["error_pct"].isna().sum())
         lines.append(
-            f"| `{method}` | {len(g)} | {g['error_pct'].median():+.1f} | "
+            f"| `{method}` | {len(g)} ({empty}) | {g['error_pct'].median():+.1f} | "
             f"{_q(g['error_pct'], 0.05):+.1f} to {_q(g['error_pct'], 0.95):+.1f} | "
             f"{np_err.median():+.1f} | {af_err.median():+.1f} | {worst:+.1f} |"
         )
