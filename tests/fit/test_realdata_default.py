@@ -91,7 +91,7 @@ def test_spheres_the_echo_times_cannot_resolve_are_flagged(plate4):
     series, spheres = plate4["siemens"]
     fitted = fit_t2(series)
     values = _medians(fitted, spheres, 14)
-    for k in np.flatnonzero(PLATE4_T2 < series.echo_times_ms[0]):
+    for k in np.flatnonzero(series.echo_times_ms[0] > PLATE4_T2):
         flags = fitted.flags[:, :, 0][spheres[k]]
         below = np.mean((flags & FitFlag.T2_BELOW_RANGE) != 0)
         # flagged; and even so not far off
