@@ -65,13 +65,14 @@ def study_dir(tmp_path):
 def test_blinded_report(study_dir, capsys):
     assert main(["report", str(study_dir)]) == 0
     out = capsys.readouterr().out
-    assert str(study_dir / "report.html") in out and str(study_dir / "changes.csv") in out
+    assert str(study_dir / "report_BLINDED.html") in out and str(study_dir / "changes.csv") in out
     assert not (study_dir / "trial_table.csv").exists()
     header = (study_dir / "changes.csv").read_text().splitlines()[0]
     assert header == ",".join(CHANGE_COLUMNS)
     changes = read_changes(study_dir / "changes.csv")
     assert set(changes.loc[changes["subject"] == "S04", "protocol_flags"]) == {"echo_times"}
-    html = (study_dir / "report.html").read_text()
+    html = (study_dir / "report_BLINDED.html").read_text()
+    assert "<h1>Disc T2 change report — BLINDED</h1>" in html and "banner blinded" in html
     text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", html)
     assert not re.search("arm", text, flags=re.IGNORECASE)
     assert "not a DICOM file" in html and "echo times 3 echoes 10-30 ms" in html
@@ -92,8 +93,11 @@ def test_unblinded_report_and_trial_table(study_dir, capsys):
         table["welch_p"], expected["welch_p"], rtol=1e-5, check_dtype=False
     )
     assert table["n"].tolist() == expected["n"].tolist()
-    html = (study_dir / "report.html").read_text()
-    assert 'title="arm"' in html and "Trial tables (unblinded)" in html
+    html = (study_dir / "report_UNBLINDED.html").read_text()
+    assert "<h1>Disc T2 change report — UNBLINDED</h1>" in html and "banner unblinded" in html
+    assert "MSC (n = 2)" in html and "Trial tables (unblinded)" in html
+    for name in ("trial_endpoints.csv", "trial_endpoints.xlsx"):
+        assert (study_dir / name).is_file()
 
 
 def test_tau_change_recomputes_and_rerun_is_identical(study_dir):
