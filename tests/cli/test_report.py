@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import sys
@@ -147,3 +148,21 @@ def test_bad_measurement_value_names_file_column_and_row(study_dir, capsys):
     assert main(["report", str(study_dir)]) == 2
     err = capsys.readouterr().err
     assert "measurements.csv: column 't2_mean_ms' must hold numbers; found row 3: 'n/d ms'" in err
+
+
+def test_review_notes_survive_unblinding(study_dir):
+    run = {
+        "exams": [
+            {"subject": "S02", "visit": "M12", "status": "ok", "review": ["L4-L5 propagated"]},
+            {"subject": "S03", "visit": "M12", "status": "failed", "review": ["L4-L5 auto"]},
+        ]
+    }
+    (study_dir / "run.json").write_text(json.dumps(run))
+    for extra, name in (([], "report_BLINDED.html"), (["--arms"], "report_UNBLINDED.html")):
+        args = ["-q", "report", str(study_dir), "--no-maps"]
+        if extra:
+            args += ["--arms", str(study_dir / "arms.csv")]
+        assert main(args) == 0
+        html = (study_dir / name).read_text()
+        assert "S02/M12: review the ROIs: L4-L5 propagated." in html
+        assert "S03/M12" not in html  # failed exams have nothing measured to review
