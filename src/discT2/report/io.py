@@ -377,6 +377,18 @@ def check_trial_table(trial: pd.DataFrame, *, source: str = "trial") -> pd.DataF
     Columns added after ``tau_pct`` (quartiles, the category statistic's name) may be absent:
     they come back empty.
 
+    Parameters
+    ----------
+    trial : DataFrame
+        The trial table.
+    source : str
+        Name of the table in messages (a file path, usually).
+
+    Returns
+    -------
+    DataFrame
+        The columns of ``trial_table.csv`` in order; unknown columns dropped.
+
     Raises
     ------
     InputError
