@@ -3,8 +3,10 @@
 Reads ``DIR/measurements.csv`` (and ``changes.csv``, ``exams.csv``, ``errors.csv``, ``run.json``
 and the per-exam maps when present), writes ``DIR/report_BLINDED.html``, or with ``--arms``
 ``DIR/report_UNBLINDED.html`` with ``trial_table.csv`` (long form), ``trial_endpoints.csv`` and
-``trial_endpoints.xlsx`` (the published layout), and ``DIR/changes.csv`` when it had to be
-(re)computed. The ROI review notes of ``run.json`` are listed in both reports.
+``trial_endpoints.xlsx`` (the published layout), ``DIR/structural.csv`` (disc height index and
+reader grades per visit, with ``--grades`` or ``DIR/grades.csv``) when the exams have disc
+geometry, and ``DIR/changes.csv`` when it had to be (re)computed. The ROI review notes of
+``run.json`` are listed in both reports.
 """
 
 from __future__ import annotations
@@ -92,6 +94,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="flag follow-ups acquired more than this many hours from the baseline time of day",
     )
     parser.add_argument("--no-maps", action="store_true", help="leave the T2-map figures out")
+    parser.add_argument(
+        "--grades",
+        type=Path,
+        metavar="CSV",
+        help="reader grades (subject,visit,level,pfirrmann,pfirrmann_modified,reader,graded_on; "
+        "default DIR/grades.csv when present)",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -142,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
         else []
     )
     notes += _run_notes(folder)
+    structural = _structural(folder, measurements, args)
     tau_used = float(changes["tau_pct"].iloc[0]) if len(changes) else float(args.tau or 0.0)
     report = write_report(
         folder / (REPORT_BLINDED if arms is None else REPORT_UNBLINDED),
@@ -157,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
         endpoints=args.endpoint,
         notes=notes,
         primary_roi=args.primary_roi,
+        structural=structural,
     )
     print(report)
     return 0
@@ -190,6 +201,18 @@ def _published(folder: Path, trial, args: argparse.Namespace, tau: float) -> lis
             folder / "trial_endpoints.xlsx", primary, endpoints, trial, title=title, notes=notes
         ),
     ]
+
+
+def _structural(folder: Path, measurements, args: argparse.Namespace):
+    """DHI and reader grades per visit (``DIR/structural.csv``), when any exam has geometry."""
+    from discT2.report.structural import read_grades, structural_table, write_structural_csv
+
+    path = args.grades or (folder / "grades.csv")
+    grades = read_grades(path) if args.grades or path.is_file() else None
+    table = structural_table(folder, measurements, grades=grades)
+    if len(table):
+        print(write_structural_csv(table, folder / "structural.csv"))
+    return table
 
 
 def _run_notes(folder: Path) -> list[str]:

@@ -110,6 +110,14 @@ _HEADERS: dict[str, str] = {
     "mannwhitney_p": "Mann–Whitney p",
     "category_test": "category test",
     "category_p": "category p",
+    "height_mean_mm": "disc height (mm)",
+    "vertebral_height_mm": "vertebral bodies (mm)",
+    "dhi": "DHI",
+    "dhi_change_pct": "DHI change (%)",
+    "pfirrmann": "Pfirrmann",
+    "pfirrmann_modified": "modified Pfirrmann",
+    "reader": "graded by",
+    "graded_on": "graded on",
     "stage": "stage",
     "error": "error",
 }
@@ -129,12 +137,18 @@ def _fmt(value: object, kind: str) -> str:
         return "<0.001" if x < 0.001 else f"{x:.3f}"
     if kind == "months":
         return f"{x:g}"
+    if kind == "ratio":
+        return f"{x:.3f}"
     return f"{x:.1f}"
 
 
 def _kind(column: str) -> str:
-    if column in ("n", "n_missing") or column.startswith("n_"):
+    if column in ("n", "n_missing", "pfirrmann", "pfirrmann_modified") or column.startswith("n_"):
         return "int"
+    if column == "dhi":
+        return "ratio"
+    if column.endswith("_mm"):
+        return "num"
     if column.endswith("_p"):
         return "p"
     if column == "months":
@@ -216,6 +230,7 @@ def render_report(
     generated: str | None = None,
     primary_endpoint: str | None = None,
     primary_roi: str | None = None,
+    structural: pd.DataFrame | None = None,
 ) -> str:
     """Build the HTML report as a string (:func:`write_report` writes it to a file).
 
@@ -251,6 +266,9 @@ def render_report(
     primary_endpoint, primary_roi : str, optional
         The endpoint and ROI of the compact primary-endpoint table that opens the trial
         tables (default: the first endpoint, and NP; see :func:`~discT2.report.primary_table`).
+    structural : DataFrame, optional
+        :func:`~discT2.report.structural.structural_table`: disc height index and reader grades
+        per visit, shown for the treated discs (per arm too when unblinded).
 
     Returns
     -------
@@ -309,6 +327,8 @@ def render_report(
         parts.append(
             _trial_section(c, arms, trial, endpoints, box_rois, primary_endpoint, primary_roi)
         )
+    if structural is not None and len(structural):
+        parts.append(_structural_section(structural, arms))
     parts.append(_subjects_section(c, map_figures, trajectory_rois, tau_pct))
     parts.append(_errors_section(errors_df))
     parts.append(_references())
@@ -335,7 +355,8 @@ def write_report(
         The keywords of :func:`~discT2.report.render_report` (``measurements``, ``arms``,
         ``trial``, ``errors``, ``drift``, ``map_figures``, ``notes``, ``tau_pct``,
         ``rounding_pct``, ``statistic``, ``endpoints``, ``trajectory_rois``, ``box_rois``,
-        ``title``, ``generated``, ``primary_endpoint``, ``primary_roi``), documented there.
+        ``title``, ``generated``, ``primary_endpoint``, ``primary_roi``, ``structural``),
+        documented there.
         Without ``arms`` and ``trial`` the report is blinded: no allocation column, figure or
         word.
 
@@ -541,6 +562,72 @@ def _published_html(table: pd.DataFrame, group: str) -> str:
     )
 
 
+def _structural_section(structural: pd.DataFrame, arms: pd.DataFrame | None) -> str:
+    index = structural[structural["role"] == "index"]
+    shown = index if len(index) else structural
+    cols = [
+        "subject",
+        "visit",
+        "months",
+        "level",
+        "height_mean_mm",
+        "vertebral_height_mm",
+        "dhi",
+        "dhi_change_pct",
+        "pfirrmann",
+        "pfirrmann_modified",
+        "reader",
+        "graded_on",
+    ]
+    parts = [
+        '<section id="structural"><h2>Structural endpoints</h2>',
+        "<p>Disc height index (DHI) = mean disc height / mean height of the adjacent vertebral "
+        "bodies, each measured anteriorly, in the middle and posteriorly on the mid-sagittal "
+        "slice; the bodies from the reader's vertebral corners or, without them, between the "
+        "neighbouring discs' corners (L5-S1: L5 only). Change = DHI as % of baseline − 100. "
+        "Pfirrmann (1–5) and modified Pfirrmann (1–8, Griffith 2007) grades with their reader "
+        "and date. Treated discs" + ("" if len(index) else " (none marked: every disc)") + ":</p>",
+        _table(shown, cols),
+    ]
+    if arms is not None and len(index):
+        merged = index.merge(arms, on="subject", how="inner")
+        rows = []
+        for (visit, months, arm), g in merged.groupby(["visit", "months", "arm"], sort=False):
+            change = g["dhi_change_pct"].dropna()
+            grades = g["pfirrmann"].dropna().astype(float)
+            modified = g["pfirrmann_modified"].dropna().astype(float)
+            rows.append(
+                {
+                    "visit": visit,
+                    "months": months,
+                    "arm": arm,
+                    "n": int(g["dhi"].notna().sum()),
+                    "DHI, mean ± SD": f"{g['dhi'].mean():.3f} ± {g['dhi'].std(ddof=1):.3f}"
+                    if g["dhi"].notna().sum() > 1
+                    else "",
+                    "dhi change (%)": f"{change.mean():.1f} ± {change.std(ddof=1):.1f}"
+                    if len(change) > 1
+                    else "",
+                    "Pfirrmann": _median_iqr(grades),
+                    "modified Pfirrmann": _median_iqr(modified),
+                }
+            )
+        summary = pd.DataFrame(rows).sort_values(["months", "arm"])
+        parts.append(
+            "<p>Per arm (mean ± SD; grades as median [IQR]):</p>"
+            + _table(summary, list(summary.columns))
+        )
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _median_iqr(values: pd.Series) -> str:
+    if not len(values):
+        return ""
+    q1, med, q3 = np.percentile(values.to_numpy(float), [25, 50, 75])
+    return f"{med:g} [{q1:g}; {q3:g}]"
+
+
 def _subjects_section(c, map_figures, trajectory_rois, tau_pct) -> str:
     from discT2.report.figures import plot_trajectories
 
@@ -670,6 +757,10 @@ def _references() -> str:
         "variances are involved. Biometrika 1947;34:28–35.",
         "Freeman GH, Halton JH. Note on an exact treatment of contingency, goodness of fit and "
         "other problems of significance. Biometrika 1951;38:141–149.",
+        "Pfirrmann CWA et al. Magnetic resonance classification of lumbar intervertebral disc "
+        "degeneration. Spine 2001;26(17):1873–1878.",
+        "Griffith JF et al. Modified Pfirrmann grading system for lumbar intervertebral disc "
+        "degeneration. Spine 2007;32(24):E708–E712.",
         "Crameri F, Shephard GE, Heron PJ. The misuse of colour in science communication. Nat "
         "Commun 2020;11:5444 (colour map 'navia').",
     ]
