@@ -35,7 +35,17 @@ def small_study(tmp_path_factory):
 
 
 def test_subcommand_order():
-    assert SUBCOMMANDS == ("info", "fit", "rois", "measure", "run", "report", "demo", "simulate")
+    assert SUBCOMMANDS == (
+        "info",
+        "fit",
+        "rois",
+        "measure",
+        "run",
+        "report",
+        "agreement",
+        "demo",
+        "simulate",
+    )
 
 
 def test_run_writes_the_study_folder(small_study, tmp_path, capsys):
