@@ -25,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "agreement",
         help="reader agreement of two ROI measurement sets (ICC, Bland-Altman, CV, MDC)",
         description="Compare two measurements of the same discs (two readers, one reader twice, "
-        "test-retest): per ROI and per disc level, ICC(2,1) and ICC(3,1) with 95%% CI, "
+        "test-retest): per ROI and per disc level, ICC(2,1) and ICC(3,1) with 95% CI, "
         "Bland-Altman bias and limits of agreement, within-subject CV and the minimal "
         "detectable change. Writes agreement.csv, agreement_pairs.csv and agreement.html.",
     )
@@ -34,8 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "-o", "--out", type=Path, required=True, metavar="DIR", help="output folder"
     )
-    parser.add_argument("--label-a", help="name of A in the report (default its path)")
-    parser.add_argument("--label-b", help="name of B in the report (default its path)")
+    parser.add_argument("--label-a", metavar="NAME", help="name of A (default its path)")
+    parser.add_argument("--label-b", metavar="NAME", help="name of B (default its path)")
     parser.add_argument(
         "--statistic",
         choices=("mean", "median"),
