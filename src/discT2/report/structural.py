@@ -15,7 +15,9 @@
   Pfirrmann grade stored with the disc geometry (``discs.json``) is used when ``grades.csv`` has
   none for that disc, with the geometry's reader and date.
 
-Grading needs no T2 fit: the geometry of any sagittal image of the exam will do.
+Grading and the DHI need no T2 fit: discs placed on the exam's single-echo T2-weighted series
+(``discT2 rois T2W --anatomical --discs discs.json -o DIR/<subject>/<visit>/anatomical``) are
+used before those of the multi-echo series.
 """
 
 from __future__ import annotations
@@ -215,8 +217,9 @@ def structural_table(
     Parameters
     ----------
     folder : path-like
-        A study folder (``discT2 run -o``): each exam's ``<subject>/<visit>/discs.json`` (or its
-        ``rois.json``) gives the geometry.
+        A study folder (``discT2 run -o``): the geometry of each exam is its
+        ``<subject>/<visit>/anatomical/discs.json`` (discs placed on a T2-weighted image with
+        ``discT2 rois --anatomical``) when present, else its ``discs.json`` (or ``rois.json``).
     measurements : DataFrame
         The study's measurements (for each exam's months and each disc's role).
     grades : DataFrame, optional
@@ -238,7 +241,8 @@ def structural_table(
     frames = []
     for subject, visit, months in exams.itertuples(index=False):
         exam = folder / str(subject) / str(visit)
-        path = next((p for p in (exam / "discs.json", exam / "rois.json") if p.is_file()), None)
+        places = (exam / "anatomical" / "discs.json", exam / "discs.json", exam / "rois.json")
+        path = next((p for p in places if p.is_file()), None)
         if path is None:
             continue
         try:
