@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 
 import pytest
@@ -18,16 +19,20 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     status = main(["-q", "demo", "--out", str(out)])
     assert status == 0
     printed = capsys.readouterr().out
-    report = (out / "report.html").resolve()
+    report = (out / "report_UNBLINDED.html").resolve()
     assert f"The report (open it in a browser): {report}" in printed
     assert "8 exams: 8 ok" in printed
     for name in ("measurements.csv", "changes.csv", "errors.csv", "exams.csv", "run.json",
-                 "trial_table.csv"):  # fmt: skip
+                 "trial_table.csv", "trial_endpoints.csv", "trial_endpoints.xlsx"):  # fmt: skip
         assert (out / name).is_file(), name
     with (sample_study() / "arms.csv").open(newline="") as fh:
         arms = {r["subject"]: r["arm"] for r in csv.DictReader(fh)}
     html = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", report.read_text())
-    assert "Trial tables (unblinded)" in html
+    assert "Trial tables (unblinded)" in html and 'class="banner unblinded"' in html
+    # the ROI review notes of the run survive unblinding
+    reviewed = [e for e in json.loads((out / "run.json").read_text())["exams"] if e["review"]]
+    for exam in reviewed:
+        assert f"{exam['subject']}/{exam['visit']}: review the ROIs" in html
     for arm in set(arms.values()):
         assert arm in html
     with (out / "trial_table.csv").open(newline="") as fh:

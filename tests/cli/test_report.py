@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import sys
@@ -65,13 +66,14 @@ def study_dir(tmp_path):
 def test_blinded_report(study_dir, capsys):
     assert main(["report", str(study_dir)]) == 0
     out = capsys.readouterr().out
-    assert str(study_dir / "report.html") in out and str(study_dir / "changes.csv") in out
+    assert str(study_dir / "report_BLINDED.html") in out and str(study_dir / "changes.csv") in out
     assert not (study_dir / "trial_table.csv").exists()
     header = (study_dir / "changes.csv").read_text().splitlines()[0]
     assert header == ",".join(CHANGE_COLUMNS)
     changes = read_changes(study_dir / "changes.csv")
     assert set(changes.loc[changes["subject"] == "S04", "protocol_flags"]) == {"echo_times"}
-    html = (study_dir / "report.html").read_text()
+    html = (study_dir / "report_BLINDED.html").read_text()
+    assert "<h1>Disc T2 change report — BLINDED</h1>" in html and "banner blinded" in html
     text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", html)
     assert not re.search("arm", text, flags=re.IGNORECASE)
     assert "not a DICOM file" in html and "echo times 3 echoes 10-30 ms" in html
@@ -92,8 +94,11 @@ def test_unblinded_report_and_trial_table(study_dir, capsys):
         table["welch_p"], expected["welch_p"], rtol=1e-5, check_dtype=False
     )
     assert table["n"].tolist() == expected["n"].tolist()
-    html = (study_dir / "report.html").read_text()
-    assert 'title="arm"' in html and "Trial tables (unblinded)" in html
+    html = (study_dir / "report_UNBLINDED.html").read_text()
+    assert "<h1>Disc T2 change report — UNBLINDED</h1>" in html and "banner unblinded" in html
+    assert "MSC (n = 2)" in html and "Trial tables (unblinded)" in html
+    for name in ("trial_endpoints.csv", "trial_endpoints.xlsx"):
+        assert (study_dir / name).is_file()
 
 
 def test_tau_change_recomputes_and_rerun_is_identical(study_dir):
@@ -143,3 +148,21 @@ def test_bad_measurement_value_names_file_column_and_row(study_dir, capsys):
     assert main(["report", str(study_dir)]) == 2
     err = capsys.readouterr().err
     assert "measurements.csv: column 't2_mean_ms' must hold numbers; found row 3: 'n/d ms'" in err
+
+
+def test_review_notes_survive_unblinding(study_dir):
+    run = {
+        "exams": [
+            {"subject": "S02", "visit": "M12", "status": "ok", "review": ["L4-L5 propagated"]},
+            {"subject": "S03", "visit": "M12", "status": "failed", "review": ["L4-L5 auto"]},
+        ]
+    }
+    (study_dir / "run.json").write_text(json.dumps(run))
+    for extra, name in (([], "report_BLINDED.html"), (["--arms"], "report_UNBLINDED.html")):
+        args = ["-q", "report", str(study_dir), "--no-maps"]
+        if extra:
+            args += ["--arms", str(study_dir / "arms.csv")]
+        assert main(args) == 0
+        html = (study_dir / name).read_text()
+        assert "S02/M12: review the ROIs: L4-L5 propagated." in html
+        assert "S03/M12" not in html  # failed exams have nothing measured to review

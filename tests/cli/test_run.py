@@ -35,7 +35,17 @@ def small_study(tmp_path_factory):
 
 
 def test_subcommand_order():
-    assert SUBCOMMANDS == ("info", "fit", "rois", "measure", "run", "report", "demo", "simulate")
+    assert SUBCOMMANDS == (
+        "info",
+        "fit",
+        "rois",
+        "measure",
+        "run",
+        "report",
+        "agreement",
+        "demo",
+        "simulate",
+    )
 
 
 def test_run_writes_the_study_folder(small_study, tmp_path, capsys):
@@ -44,9 +54,9 @@ def test_run_writes_the_study_folder(small_study, tmp_path, capsys):
     assert status == 0
     printed = capsys.readouterr().out
     assert "4 exams: 4 ok" in printed
-    assert f"report: {out / 'report.html'}" in printed
-    for name in ("measurements.csv", "changes.csv", "exams.csv", "errors.csv", "report.html",
-                 "run.json"):  # fmt: skip
+    assert f"report: {out / 'report_BLINDED.html'}" in printed
+    for name in ("measurements.csv", "changes.csv", "exams.csv", "errors.csv",
+                 "report_BLINDED.html", "run.json"):  # fmt: skip
         assert (out / name).is_file(), name
     for s in ("S01", "S02"):
         for v in ("baseline", "m12"):
@@ -84,7 +94,7 @@ def test_failed_exam_gives_exit_status_1(small_study, tmp_path, capsys):
     assert [(e["subject"], e["visit"], e["stage"]) for e in errors] == [("S02", "m12", "load")]
     assert "no DICOM MR images found" in errors[0]["error"]
     assert str(empty) in errors[0]["error"]
-    assert not (out / "report.html").exists()
+    assert not (out / "report_BLINDED.html").exists()
 
 
 def test_bad_manifest_gives_exit_status_2(tmp_path, capsys):

@@ -100,7 +100,9 @@ def test_self_contained(cohort, study, tmp_path):
 def test_unblinded_report_has_the_trial_tables(cohort):
     m, c, arms, _ = cohort
     html = render_report(c, measurements=m, arms=arms, trajectory_rois=(), box_rois=("NP",))
-    assert 'title="arm"' in html and "Trial tables (unblinded)" in html
+    assert "Trial tables (unblinded)" in html and "UNBLINDED" in html
+    assert "MSC (n = 2)" in html and "sham (n = 2)" in html  # arms as columns
+    assert "Primary endpoint: Change of the treated disc from baseline, NP" in html
     t = trial_table(c, arms)
     row = t[(t["roi"] == "NP") & (t["arm"] == "MSC") & (t["endpoint"] == "change_pct")].iloc[0]
     assert f"{row['mean_pct']:.1f}" in html

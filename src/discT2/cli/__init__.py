@@ -26,6 +26,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "measure",
     "run",
     "report",
+    "agreement",
     "demo",
     "simulate",
 )

@@ -2,7 +2,7 @@
 
 Runs ``discT2 run`` on the sample study (4 subjects, baseline and 12 months, mixed vendors), then
 ``discT2 report --arms`` with the study's allocation so that the report shows the trial tables,
-and prints where ``report.html`` is.
+and prints where ``report_UNBLINDED.html`` is.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from discT2.cli.run import add_run_options, execute
 from discT2.data import sample_study
+from discT2.report._names import REPORT_UNBLINDED
 
 __all__ = ["add_parser", "run"]
 
@@ -26,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="run the whole pipeline on the bundled sample study",
         description="Run the whole pipeline on the bundled synthetic sample study (its DICOM, "
         "study.csv and arms.csv): fit, ROIs, measurements, changes, then the unblinded report "
-        "with the trial tables. Prints where report.html is.",
+        "with the trial tables. Prints where report_UNBLINDED.html is.",
     )
     parser.add_argument(
         "--out",
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     report_args += ["--max-time-shift", str(args.max_time_shift)]
     parsed = get_parser().parse_args(report_args)
     status = parsed.func(parsed)
-    report = (args.out / "report.html").resolve()
+    report = (args.out / REPORT_UNBLINDED).resolve()
     print(f"\nThe report (open it in a browser): {report}")
     print(f"Tables and per-exam maps: {args.out.resolve()}")
     return max(int(status or 0), result.exit_status)

@@ -1,13 +1,18 @@
 """``discT2 report DIR``: change tables, trial tables (after unblinding) and the HTML report.
 
-Reads ``DIR/measurements.csv`` (and ``changes.csv``, ``exams.csv``, ``errors.csv`` and the per-exam
-maps when present), writes ``DIR/report.html``, ``DIR/trial_table.csv`` when ``--arms`` is given,
-and ``DIR/changes.csv`` when it had to be (re)computed.
+Reads ``DIR/measurements.csv`` (and ``changes.csv``, ``exams.csv``, ``errors.csv``, ``run.json``
+and the per-exam maps when present), writes ``DIR/report_BLINDED.html``, or with ``--arms``
+``DIR/report_UNBLINDED.html`` with ``trial_table.csv`` (long form), ``trial_endpoints.csv`` and
+``trial_endpoints.xlsx`` (the published layout), ``DIR/structural.csv`` (disc height index and
+reader grades per visit, with ``--grades`` or ``DIR/grades.csv``) when the exams have disc
+geometry, and ``DIR/changes.csv`` when it had to be (re)computed. The ROI review notes of
+``run.json`` are listed in both reports.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 
@@ -16,6 +21,8 @@ import numpy as np
 from discT2.errors import InputError
 from discT2.report import (
     ENDPOINTS,
+    REPORT_BLINDED,
+    REPORT_UNBLINDED,
     change_table,
     exam_map_figures,
     protocol_drift,
@@ -40,8 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "report",
         help="change and trial tables and the HTML report of a study folder",
         description="Make the change table, the trial table (with --arms, after unblinding) and "
-        "report.html of a study folder that holds measurements.csv. Without --arms the report "
-        "stays blinded.",
+        "report of a study folder that holds measurements.csv: report_BLINDED.html, or with "
+        "--arms report_UNBLINDED.html and the trial tables (trial_table.csv, and "
+        "trial_endpoints.csv/.xlsx in the published layout).",
     )
     parser.add_argument("dir", metavar="DIR", type=Path, help="study folder (discT2 run -o DIR)")
     parser.add_argument(
@@ -67,6 +75,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("--reference-arm", metavar="ARM", help="arm the others are compared with")
     parser.add_argument(
+        "--primary-roi",
+        metavar="ROI",
+        default=None,
+        help="ROI of the primary-endpoint table (default NP); its endpoint is the first --endpoint",
+    )
+    parser.add_argument(
         "--statistic",
         choices=("mean", "median"),
         default="mean",
@@ -80,6 +94,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="flag follow-ups acquired more than this many hours from the baseline time of day",
     )
     parser.add_argument("--no-maps", action="store_true", help="leave the T2-map figures out")
+    parser.add_argument(
+        "--grades",
+        type=Path,
+        metavar="CSV",
+        help="reader grades (subject,visit,level,pfirrmann,pfirrmann_modified,reader,graded_on; "
+        "default DIR/grades.csv when present)",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -114,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
             arms_source=str(args.arms),
         )
         print(write_table(trial, folder / "trial_table.csv", kind="trial"))
+        for path in _published(folder, trial, args, tau):
+            print(path)
 
     errors_path = folder / "errors.csv"
     errors = read_errors(errors_path) if errors_path.is_file() else None
@@ -127,9 +150,11 @@ def run(args: argparse.Namespace) -> int:
         if missing_maps
         else []
     )
+    notes += _run_notes(folder)
+    structural = _structural(folder, measurements, args)
     tau_used = float(changes["tau_pct"].iloc[0]) if len(changes) else float(args.tau or 0.0)
     report = write_report(
-        folder / "report.html",
+        folder / (REPORT_BLINDED if arms is None else REPORT_UNBLINDED),
         changes,
         measurements=measurements,
         arms=arms,
@@ -141,9 +166,72 @@ def run(args: argparse.Namespace) -> int:
         statistic=args.statistic,
         endpoints=args.endpoint,
         notes=notes,
+        primary_roi=args.primary_roi,
+        structural=structural,
     )
     print(report)
     return 0
+
+
+def _published(folder: Path, trial, args: argparse.Namespace, tau: float) -> list[Path]:
+    """The trial tables in the published layout: ``trial_endpoints.csv`` and ``.xlsx``."""
+    from discT2.report.published import (
+        primary_table,
+        published_table,
+        write_published_csv,
+        write_published_xlsx,
+    )
+
+    if not len(trial):
+        return []
+    endpoints = published_table(trial)
+    primary = primary_table(trial, roi=args.primary_roi)
+    notes = [
+        "Treated disc of each subject; n allocated per arm in the header.",
+        f"Categories: regeneration change > +{tau:g} %, degeneration < -{tau:g} %, no evolution "
+        "otherwise (changes rounded to 0.1 % first).",
+        "Difference of the means with 95 % CI and p: Welch's t-test; median row: Mann-Whitney U; "
+        "categories: chi-square, or Fisher's exact test (2x2, or an expected count < 5).",
+        "p-values two-sided, not adjusted for the many ROIs and visits.",
+    ]
+    title = "discT2 trial tables - UNBLINDED (treatment allocation shown)"
+    return [
+        write_published_csv(folder / "trial_endpoints.csv", endpoints),
+        write_published_xlsx(
+            folder / "trial_endpoints.xlsx", primary, endpoints, trial, title=title, notes=notes
+        ),
+    ]
+
+
+def _structural(folder: Path, measurements, args: argparse.Namespace):
+    """DHI and reader grades per visit (``DIR/structural.csv``), when any exam has geometry."""
+    from discT2.report.structural import read_grades, structural_table, write_structural_csv
+
+    path = args.grades or (folder / "grades.csv")
+    grades = read_grades(path) if args.grades or path.is_file() else None
+    table = structural_table(folder, measurements, grades=grades)
+    if len(table):
+        print(write_structural_csv(table, folder / "structural.csv"))
+    return table
+
+
+def _run_notes(folder: Path) -> list[str]:
+    """The ROI review notes of ``DIR/run.json`` (``discT2 run``), so unblinding keeps them."""
+    path = folder / "run.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        exams = list(doc.get("exams") or [])
+    except (OSError, ValueError, AttributeError, TypeError):
+        return []
+    notes = []
+    for exam in exams:
+        if not isinstance(exam, dict):
+            continue
+        review = exam.get("review") or []
+        if review and exam.get("status") in ("ok", "partial"):
+            label = f"{exam.get('subject')}/{exam.get('visit')}"
+            notes.append(f"{label}: review the ROIs: {'; '.join(map(str, review))}.")
+    return notes
 
 
 def _changes(folder: Path, measurements, exams, args: argparse.Namespace):

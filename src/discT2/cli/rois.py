@@ -64,6 +64,12 @@ def add_parser(subparsers: Any) -> None:
         "--margin-unit", choices=("voxel", "mm"), default="voxel", help="unit of the margins"
     )
     p.add_argument("--reader", default="", help="who placed or reviews the discs (free text)")
+    p.add_argument(
+        "--anatomical",
+        action="store_true",
+        help="PATH is a single-echo (T2-weighted) series or 3-D image: place the ROIs on it "
+        "from --discs (for disc height and grading; only the T2 fit needs several echoes)",
+    )
     p.set_defaults(func=run)
 
 
@@ -101,7 +107,14 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.discs and not args.auto:
         raise InputError("give --discs discs.json, or --auto to find the discs automatically")
-    image = load_image(args.path, args.series)
+    if args.anatomical:
+        from discT2.io.anatomical import load_anatomical
+
+        if args.auto:
+            raise InputError("--auto needs a T2 map or a multi-echo series, not --anatomical")
+        image = load_anatomical(args.path, args.series)
+    else:
+        image = load_image(args.path, args.series)
     discs = load_discs(args.discs) if args.discs else []
     if args.auto:
         have = {d.level for d in discs}

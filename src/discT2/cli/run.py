@@ -2,7 +2,7 @@
 
 Writes per exam ``DIR/<subject>/<visit>/`` (maps, ROIs, measurements, ``exam.json``,
 ``exam.log``) and ``DIR/measurements.csv``, ``changes.csv``, ``exams.csv``, ``errors.csv``,
-``report.html`` (blinded) and ``run.json``. Exit status: 0 when every exam was completed, 1 when
+``report_BLINDED.html`` and ``run.json``. Exit status: 0 when every exam was completed, 1 when
 some failed (the tables of the others are written), 2 for a bad manifest or option.
 """
 
@@ -75,7 +75,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Process every exam of a study manifest (study.csv: subject, visit, months, "
         "dicom, index_disc, control_discs[, discs]): load, fit T2, place the five ROIs per disc "
         "(the exam's discs file; else the baseline's ROIs propagated; else found automatically, "
-        "flagged for review), measure; then changes.csv and a blinded report.html. Exams that "
+        "flagged for review), measure; then changes.csv and report_BLINDED.html. Exams that "
         "fail are listed in errors.csv and the others go on; a rerun reuses finished exams.",
     )
     parser.add_argument("manifest", type=Path, metavar="STUDY_CSV", help="the study manifest")

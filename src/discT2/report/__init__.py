@@ -5,7 +5,7 @@ study runner, the ``discT2 report`` command and a notebook call the same functio
 
     changes = change_table(measurements, tau_pct=0.0)          # changes.csv
     trial = trial_table(changes, arms)                          # trial_table.csv (unblinded)
-    write_report("report.html", changes, measurements=measurements, arms=arms)
+    write_report("report_UNBLINDED.html", changes, measurements=measurements, arms=arms)
 """
 
 from discT2.report._names import (
@@ -13,14 +13,23 @@ from discT2.report._names import (
     CHANGE_COLUMNS,
     LEVEL_ORDER,
     MEASUREMENT_COLUMNS,
+    REPORT_BLINDED,
+    REPORT_UNBLINDED,
     ROI_ORDER,
     TRIAL_COLUMNS,
 )
-from discT2.report.changes import add_derived_rois, categorize, change_table, round_pct
+from discT2.report.changes import (
+    add_derived_rois,
+    categorize,
+    change_table,
+    pooled_outside_parts,
+    round_pct,
+)
 from discT2.report.drift import DRIFT_FLAGS, DRIFT_TOLERANCES, protocol_drift
 from discT2.report.html import MapFigure, render_report, write_report
 from discT2.report.io import (
     EXAM_COLUMNS,
+    check_trial_table,
     read_arms,
     read_changes,
     read_errors,
@@ -29,9 +38,17 @@ from discT2.report.io import (
     read_trial_table,
     write_table,
 )
+from discT2.report.published import (
+    ENDPOINT_LABELS,
+    primary_table,
+    published_table,
+    write_published_csv,
+    write_published_xlsx,
+)
 from discT2.report.trial import (
     ENDPOINTS,
     WelchResult,
+    category_statistic_name,
     category_test,
     trial_table,
     welch_from_summary,
@@ -70,9 +87,12 @@ __all__ = [
     "DRIFT_FLAGS",
     "DRIFT_TOLERANCES",
     "ENDPOINTS",
+    "ENDPOINT_LABELS",
     "EXAM_COLUMNS",
     "LEVEL_ORDER",
     "MEASUREMENT_COLUMNS",
+    "REPORT_BLINDED",
+    "REPORT_UNBLINDED",
     "ROI_COLORS",
     "ROI_ORDER",
     "T2_CMAP",
@@ -81,15 +101,20 @@ __all__ = [
     "WelchResult",
     "add_derived_rois",
     "categorize",
+    "category_statistic_name",
     "category_test",
     "change_table",
+    "check_trial_table",
     "disc_roi_names",
     "exam_map_figures",
     "figure_to_png",
     "plot_arm_boxes",
     "plot_t2_rois",
     "plot_trajectories",
+    "pooled_outside_parts",
+    "primary_table",
     "protocol_drift",
+    "published_table",
     "read_arms",
     "read_changes",
     "read_errors",
@@ -101,6 +126,8 @@ __all__ = [
     "save_png",
     "trial_table",
     "welch_from_summary",
+    "write_published_csv",
+    "write_published_xlsx",
     "write_report",
     "write_table",
 ]

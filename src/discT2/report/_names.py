@@ -9,10 +9,16 @@ __all__ = [
     "ERROR_COLUMNS",
     "LEVEL_ORDER",
     "MEASUREMENT_COLUMNS",
+    "REPORT_BLINDED",
+    "REPORT_UNBLINDED",
     "ROI_ORDER",
     "ROLES",
     "TRIAL_COLUMNS",
 ]
+
+#: File names of the HTML report: the name says whether the treatment allocation is in it.
+REPORT_BLINDED: str = "report_BLINDED.html"
+REPORT_UNBLINDED: str = "report_UNBLINDED.html"
 
 #: Change categories, from better to worse (the order of every table and figure).
 CATEGORIES: tuple[str, str, str] = ("regeneration", "no evolution", "degeneration")
@@ -109,6 +115,10 @@ TRIAL_COLUMNS: tuple[str, ...] = (
     "category_statistic",
     "category_p",
     "tau_pct",
+    # added later, at the end so that readers of the older layout keep working:
+    "q1_pct",
+    "q3_pct",
+    "category_statistic_name",
 )
 
 

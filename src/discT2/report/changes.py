@@ -32,7 +32,7 @@ from discT2.report._visits import baseline_visits, rank_map
 from discT2.report.drift import protocol_drift
 from discT2.report.io import check_measurements
 
-__all__ = ["add_derived_rois", "categorize", "change_table", "round_pct"]
+__all__ = ["add_derived_rois", "categorize", "change_table", "pooled_outside_parts", "round_pct"]
 
 logger = logging.getLogger(__name__)
 
@@ -401,3 +401,65 @@ def _flags(
         [flags.get((s, v), "") for s, v in zip(merged["subject"], merged["visit"], strict=True)],
         dtype=object,
     )
+
+
+def pooled_outside_parts(changes: pd.DataFrame, *, roi: str = "disc") -> pd.DataFrame:
+    """Pooled ROI changes that fall outside the range of their parts' changes.
+
+    The whole ``disc`` pools the voxels of the nucleus (``NP``) and the annulus (``AF``), each
+    visit with its own voxel counts. When the share of nucleus voxels differs between the two
+    visits, the pooled change can lie outside both parts' changes (a compositional effect, as
+    in Simpson's paradox), e.g. NP +10 % and AF +2 % but disc +12 % because the follow-up ROI
+    holds relatively more of the brighter nucleus. The number is right; it needs a note.
+
+    Parameters
+    ----------
+    changes : DataFrame
+        A change table (:func:`change_table`) with the pooled ROI and its parts.
+    roi : str
+        The pooled ROI: ``disc`` (parts ``NP`` and ``AF``), or ``NP``/``AF`` (parts: their five
+        ROIs).
+
+    Returns
+    -------
+    DataFrame
+        One row per pooled value outside its parts: ``subject, level, visit, change_pct``
+        (pooled), ``parts_low_pct, parts_high_pct`` (the range of the parts' changes) and
+        ``note`` (one sentence for the report). Empty when there is none.
+    """
+    parts = ("NP", "AF") if roi == "disc" else DERIVED_ROIS.get(roi)
+    columns = ["subject", "level", "visit", "change_pct", "parts_low_pct", "parts_high_pct", "note"]
+    if parts is None:
+        raise InputError(f"{roi!r} is not a pooled ROI; expected disc, NP or AF")
+    key = ["subject", "level", "visit"]
+    pooled = changes.loc[changes["roi"] == roi, [*key, "change_pct"]]
+    of_parts = changes[changes["roi"].isin(parts)]
+    span = of_parts.groupby(key)["change_pct"].agg(["min", "max", "count"]).reset_index()
+    merged = pooled.merge(span, on=key, how="inner")
+    merged = merged[merged["count"] == len(parts)]
+    # Changes are printed to 0.1 %: a difference below half of that is not visible and not noted.
+    tolerance = 0.05
+    outside = (merged["change_pct"] < merged["min"] - tolerance) | (
+        merged["change_pct"] > merged["max"] + tolerance
+    )
+    rows = merged[outside.to_numpy()]
+    names = " and ".join(parts) if roi == "disc" else ", ".join(parts)
+    notes = [
+        f"pooled {roi} change {c:+.1f} % lies outside its parts' changes ({names}: {lo:+.1f} to "
+        f"{hi:+.1f} %): the ROI pools voxels, and the share of each part differs between the "
+        "visits (a compositional effect, not an error)"
+        for c, lo, hi in zip(rows["change_pct"], rows["min"], rows["max"], strict=True)
+    ]
+    out = pd.DataFrame(
+        {
+            "subject": rows["subject"].to_numpy(),
+            "level": rows["level"].to_numpy(),
+            "visit": rows["visit"].to_numpy(),
+            "change_pct": rows["change_pct"].to_numpy(float),
+            "parts_low_pct": rows["min"].to_numpy(float),
+            "parts_high_pct": rows["max"].to_numpy(float),
+            "note": notes,
+        },
+        columns=columns,
+    )
+    return out.reset_index(drop=True)

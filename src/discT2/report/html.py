@@ -24,6 +24,7 @@ from discT2._version import __version__
 from discT2.errors import InputError
 from discT2.report._names import CATEGORIES, level_rank, roi_rank
 from discT2.report._visits import natural_key
+from discT2.report.changes import pooled_outside_parts
 from discT2.report.io import check_arms, check_changes, check_errors, check_measurements
 from discT2.report.trial import ENDPOINTS, trial_table
 
@@ -68,6 +69,11 @@ img{max-width:100%}.note{background:#fff8e1;border-left:4px solid #f0b400;paddin
 details{margin:.4em 0 1em}summary{cursor:pointer;color:#335}
 dl.settings{display:grid;grid-template-columns:max-content auto;gap:.2em 1.2em}
 dl.settings dt{font-weight:600}dl.settings dd{margin:0}
+.banner{font-size:1.15em;font-weight:700;padding:.6em 1em;margin:.6em 0 1em;border-radius:4px;
+color:#fff}.banner.blinded{background:#1f5f8b}.banner.unblinded{background:#b2182b}
+table.pub td:nth-child(n+2){white-space:nowrap}table.pub td.p{font-weight:600}
+td.grp{text-align:left;vertical-align:top;font-weight:600;background:#fafafa}
+sup.mark{color:#b35806;font-weight:700;cursor:help}
 """
 
 # Human column headers; the machine name stays in the header's title attribute.
@@ -104,6 +110,14 @@ _HEADERS: dict[str, str] = {
     "mannwhitney_p": "Mann–Whitney p",
     "category_test": "category test",
     "category_p": "category p",
+    "height_mean_mm": "disc height (mm)",
+    "vertebral_height_mm": "vertebral bodies (mm)",
+    "dhi": "DHI",
+    "dhi_change_pct": "DHI change (%)",
+    "pfirrmann": "Pfirrmann",
+    "pfirrmann_modified": "modified Pfirrmann",
+    "reader": "graded by",
+    "graded_on": "graded on",
     "stage": "stage",
     "error": "error",
 }
@@ -123,12 +137,18 @@ def _fmt(value: object, kind: str) -> str:
         return "<0.001" if x < 0.001 else f"{x:.3f}"
     if kind == "months":
         return f"{x:g}"
+    if kind == "ratio":
+        return f"{x:.3f}"
     return f"{x:.1f}"
 
 
 def _kind(column: str) -> str:
-    if column in ("n", "n_missing") or column.startswith("n_"):
+    if column in ("n", "n_missing", "pfirrmann", "pfirrmann_modified") or column.startswith("n_"):
         return "int"
+    if column == "dhi":
+        return "ratio"
+    if column.endswith("_mm"):
+        return "num"
     if column.endswith("_p"):
         return "p"
     if column == "months":
@@ -140,19 +160,34 @@ def _kind(column: str) -> str:
     return "text"
 
 
-def _table(df: pd.DataFrame, columns: Sequence[str], *, highlight_index: bool = False) -> str:
-    """An HTML table of the given columns, escaped, numbers formatted for reading."""
+def _table(
+    df: pd.DataFrame,
+    columns: Sequence[str],
+    *,
+    highlight_index: bool = False,
+    cell_notes: dict[tuple[object, str], str] | None = None,
+) -> str:
+    """An HTML table of the given columns, escaped, numbers formatted for reading.
+
+    ``cell_notes`` maps ``(row index, column)`` to a note shown as a mark in that cell (and as
+    its tooltip); the caller explains the mark under the table.
+    """
+    cell_notes = cell_notes or {}
     head = "".join(
         f'<th class="{"t" if _kind(c) == "text" else ""}" title="{_html.escape(c)}">'
         f"{_html.escape(_HEADERS.get(c, c.replace('_', ' ')))}</th>"
         for c in columns
     )
     body = []
-    for _, row in df.iterrows():
+    for label, row in df.iterrows():
         cells = []
         for c in columns:
             kind = _kind(c)
             text = _html.escape(_fmt(row[c], kind))
+            note = cell_notes.get((label, c))
+            if note:
+                text += f'<sup class="mark" title="{_html.escape(note)}">†</sup>'
+
             cls = ["t"] if kind == "text" else []
             if c == "category" and row[c] in CATEGORIES:
                 cls.append(str(row[c]).replace(" ", "-"))
@@ -193,6 +228,9 @@ def render_report(
     box_rois: Sequence[str] = ("NP", "disc"),
     title: str = "Disc T2 change report",
     generated: str | None = None,
+    primary_endpoint: str | None = None,
+    primary_roi: str | None = None,
+    structural: pd.DataFrame | None = None,
 ) -> str:
     """Build the HTML report as a string (:func:`write_report` writes it to a file).
 
@@ -223,7 +261,14 @@ def render_report(
     trajectory_rois, box_rois : sequence of str
         ROIs drawn in the trajectory and box-plot figures (empty: no such figures).
     title, generated : str, optional
-        Page title and the time stamp printed (default now).
+        Page title (``BLINDED`` or ``UNBLINDED`` is appended) and the time stamp printed
+        (default now).
+    primary_endpoint, primary_roi : str, optional
+        The endpoint and ROI of the compact primary-endpoint table that opens the trial
+        tables (default: the first endpoint, and NP; see :func:`~discT2.report.primary_table`).
+    structural : DataFrame, optional
+        :func:`~discT2.report.structural.structural_table`: disc height index and reader grades
+        per visit, shown for the treated discs (per arm too when unblinded).
 
     Returns
     -------
@@ -245,7 +290,21 @@ def render_report(
     if measurements is not None:
         measurements = check_measurements(measurements, statistic=statistic)
     notes = list(notes) + list(getattr(changes, "attrs", {}).get("notes", []))
+    outside = pooled_outside_parts(c)
+    if len(outside):
+        notes.append(
+            f"{len(outside)} whole-disc change(s) lie outside the range of their own nucleus and "
+            "annulus changes (marked † in the subjects' tables): the disc pools voxels, and the "
+            "share of nucleus voxels differs between the visits."
+        )
     generated = generated or _dt.datetime.now().isoformat(timespec="minutes")
+    title = f"{title} — {'BLINDED' if blinded else 'UNBLINDED'}"
+    banner = (
+        '<p class="banner blinded">BLINDED — no treatment allocation is shown in this report.</p>'
+        if blinded
+        else '<p class="banner unblinded">UNBLINDED — this report shows the treatment '
+        "allocation. Keep it from blinded readers.</p>"
+    )
 
     parts = [
         "<!DOCTYPE html>",
@@ -253,6 +312,7 @@ def render_report(
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_html.escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{_html.escape(title)}</h1>",
+        banner,
         f'<p class="meta">Made by discT2 {_html.escape(__version__)} on '
         f"{_html.escape(generated)}. Subjects appear by study code only.",
         " Blinded: no treatment allocation is shown.</p>"
@@ -264,7 +324,11 @@ def render_report(
         _flags_section(c, drift, notes),
     ]
     if not blinded:
-        parts.append(_trial_section(c, arms, trial, endpoints, box_rois))
+        parts.append(
+            _trial_section(c, arms, trial, endpoints, box_rois, primary_endpoint, primary_roi)
+        )
+    if structural is not None and len(structural):
+        parts.append(_structural_section(structural, arms))
     parts.append(_subjects_section(c, map_figures, trajectory_rois, tau_pct))
     parts.append(_errors_section(errors_df))
     parts.append(_references())
@@ -282,7 +346,8 @@ def write_report(
     Parameters
     ----------
     path : path-like
-        Destination (``report.html``); written under a temporary name, then renamed.
+        Destination (``report_BLINDED.html`` or ``report_UNBLINDED.html``); written under a
+        temporary name, then renamed.
     changes : DataFrame
         The change table (:func:`~discT2.report.change_table`); its ``attrs["notes"]`` are
         listed.
@@ -290,8 +355,10 @@ def write_report(
         The keywords of :func:`~discT2.report.render_report` (``measurements``, ``arms``,
         ``trial``, ``errors``, ``drift``, ``map_figures``, ``notes``, ``tau_pct``,
         ``rounding_pct``, ``statistic``, ``endpoints``, ``trajectory_rois``, ``box_rois``,
-        ``title``, ``generated``), documented there. Without ``arms`` and ``trial`` the report
-        is blinded: no allocation column, figure or word.
+        ``title``, ``generated``, ``primary_endpoint``, ``primary_roi``, ``structural``),
+        documented there.
+        Without ``arms`` and ``trial`` the report is blinded: no allocation column, figure or
+        word.
 
     Returns
     -------
@@ -423,47 +490,40 @@ def _flags_section(c, drift, notes) -> str:
     return f'<section id="flags"><h2>Flags and notes</h2>{drift_html}{notes_html}</section>'
 
 
-def _trial_section(c, arms, trial, endpoints, box_rois) -> str:
+def _trial_section(c, arms, trial, endpoints, box_rois, primary_endpoint, primary_roi) -> str:
     from discT2.report.figures import plot_arm_boxes
+    from discT2.report.published import ENDPOINT_LABELS, primary_table, published_table
 
     parts = ['<section id="trial"><h2>Trial tables (unblinded)</h2>']
     if trial is None or not len(trial):
         parts.append("<p>No trial table.</p></section>")
         return "".join(parts)
     parts.append(
-        "<p>Treated disc of each subject, per follow-up visit and arm: n, mean, SD and median of "
-        "the endpoint, subjects per category, and the tests against the other arm: Welch's "
-        "t-test on the mean (difference with 95% CI), Mann–Whitney U, and for the categories "
-        "the chi-square test, or Fisher's exact test for a 2×2 table or when an expected count "
-        "is below 5 (the 'category test' column says which). p-values are two-sided and not "
-        "adjusted for the many ROIs and visits: read the pre-specified endpoint first.</p>"
+        "<p>Treated disc of each subject, per follow-up visit: one column per arm (n allocated "
+        "in the header), subjects per category as n (%), the change as mean ± SD and median "
+        "[IQR], and the comparison of the arms: the difference of the means with its 95% "
+        "confidence interval and Welch's t-test, the Mann–Whitney U test on the median row, and "
+        "on the first category row the chi-square test of the categories, or Fisher's exact "
+        "test for a 2×2 table or when an expected count is below 5. p-values are two-sided and "
+        "not adjusted for the many ROIs and visits: read the pre-specified endpoint first. The "
+        "same tables are in trial_endpoints.csv and trial_endpoints.xlsx; every statistic, "
+        "unrounded, in trial_table.csv.</p>"
     )
-    cols = [
-        "visit",
-        "months",
-        "roi",
-        "arm",
-        "n",
-        "n_missing",
-        "mean_pct",
-        "sd_pct",
-        "median_pct",
-        "n_regeneration",
-        "n_no_evolution",
-        "n_degeneration",
-        "compared_with",
-        "diff_mean_pct",
-        "diff_ci_low_pct",
-        "diff_ci_high_pct",
-        "welch_p",
-        "mannwhitney_p",
-        "category_test",
-        "category_p",
-    ]
+    primary = primary_table(trial, endpoint=primary_endpoint, roi=primary_roi)
+    ep, roi = primary["endpoint"].iloc[0], primary["roi"].iloc[0]
+    parts.append(
+        f"<h3>Primary endpoint: {_html.escape(ENDPOINT_LABELS.get(ep, (ep, ''))[0])}, "
+        f"{_html.escape(roi)}</h3>"
+    )
+    parts.append(_published_html(primary, "visit"))
     for ep in [e for e in ENDPOINTS if e in set(trial["endpoint"])]:
-        part = trial[trial["endpoint"] == ep]
+        table = published_table(trial, endpoints=[ep])
         parts.append(f"<h3>{_html.escape(ENDPOINTS[ep])}</h3>")
-        parts.append(_table(part, cols))
+        for visit in dict.fromkeys(table["visit"]):
+            at_visit = table[table["visit"] == visit]
+            months = at_visit["months"].iloc[0]
+            parts.append(f"<h4>{_html.escape(str(visit))} ({_html.escape(months)} months)</h4>")
+            parts.append(_published_html(at_visit, "roi"))
         if arms is not None:
             for roi in box_rois:
                 if (c["roi"] == roi).any():
@@ -472,6 +532,100 @@ def _trial_section(c, arms, trial, endpoints, box_rois) -> str:
                     )
     parts.append("</section>")
     return "".join(parts)
+
+
+def _published_html(table: pd.DataFrame, group: str) -> str:
+    """A published-layout table: the ``group`` column spans its rows, then measure, arms, tests."""
+    from discT2.report.published import PUBLISHED_KEYS
+
+    shown = [col for col in table.columns if col not in PUBLISHED_KEYS]
+    head = (
+        f'<th class="t">{_html.escape(group if group != "roi" else "ROI")}</th><th class="t"></th>'
+        + "".join(f"<th>{_html.escape(col)}</th>" for col in shown)
+    )
+    body = []
+    for value, rows in table.groupby(group, sort=False):
+        for i, (_, row) in enumerate(rows.iterrows()):
+            cells = (
+                f'<td class="grp" rowspan="{len(rows)}">{_html.escape(str(value))}</td>'
+                if i == 0
+                else ""
+            )
+            cells += f'<td class="t">{_html.escape(str(row["measure"]))}</td>'
+            for col in shown:
+                cls = ' class="p"' if col.startswith("p (") and row[col] else ""
+                cls = ' class="t"' if col.startswith("test (") else cls
+                cells += f"<td{cls}>{_html.escape(str(row[col]))}</td>"
+            body.append(f"<tr>{cells}</tr>")
+    return (
+        f'<table class="pub"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    )
+
+
+def _structural_section(structural: pd.DataFrame, arms: pd.DataFrame | None) -> str:
+    index = structural[structural["role"] == "index"]
+    shown = index if len(index) else structural
+    cols = [
+        "subject",
+        "visit",
+        "months",
+        "level",
+        "height_mean_mm",
+        "vertebral_height_mm",
+        "dhi",
+        "dhi_change_pct",
+        "pfirrmann",
+        "pfirrmann_modified",
+        "reader",
+        "graded_on",
+    ]
+    parts = [
+        '<section id="structural"><h2>Structural endpoints</h2>',
+        "<p>Disc height index (DHI) = mean disc height / mean height of the adjacent vertebral "
+        "bodies, each measured anteriorly, in the middle and posteriorly on the mid-sagittal "
+        "slice; the bodies from the reader's vertebral corners or, without them, between the "
+        "neighbouring discs' corners (L5-S1: L5 only). Change = DHI as % of baseline − 100. "
+        "Pfirrmann (1–5) and modified Pfirrmann (1–8, Griffith 2007) grades with their reader "
+        "and date. Treated discs" + ("" if len(index) else " (none marked: every disc)") + ":</p>",
+        _table(shown, cols),
+    ]
+    if arms is not None and len(index):
+        merged = index.merge(arms, on="subject", how="inner")
+        rows = []
+        for (visit, months, arm), g in merged.groupby(["visit", "months", "arm"], sort=False):
+            change = g["dhi_change_pct"].dropna()
+            grades = g["pfirrmann"].dropna().astype(float)
+            modified = g["pfirrmann_modified"].dropna().astype(float)
+            rows.append(
+                {
+                    "visit": visit,
+                    "months": months,
+                    "arm": arm,
+                    "n": int(g["dhi"].notna().sum()),
+                    "DHI, mean ± SD": f"{g['dhi'].mean():.3f} ± {g['dhi'].std(ddof=1):.3f}"
+                    if g["dhi"].notna().sum() > 1
+                    else "",
+                    "dhi change (%)": f"{change.mean():.1f} ± {change.std(ddof=1):.1f}"
+                    if len(change) > 1
+                    else "",
+                    "Pfirrmann": _median_iqr(grades),
+                    "modified Pfirrmann": _median_iqr(modified),
+                }
+            )
+        summary = pd.DataFrame(rows).sort_values(["months", "arm"])
+        parts.append(
+            "<p>Per arm (mean ± SD; grades as median [IQR]):</p>"
+            + _table(summary, list(summary.columns))
+        )
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _median_iqr(values: pd.Series) -> str:
+    if not len(values):
+        return ""
+    q1, med, q3 = np.percentile(values.to_numpy(float), [25, 50, 75])
+    return f"{med:g} [{q1:g}; {q3:g}]"
 
 
 def _subjects_section(c, map_figures, trajectory_rois, tau_pct) -> str:
@@ -507,6 +661,8 @@ def _subjects_section(c, map_figures, trajectory_rois, tau_pct) -> str:
         "category",
         "protocol_flags",
     ]
+    outside = pooled_outside_parts(c)
+    pooled_notes = {(r.subject, r.level, r.visit): r.note for r in outside.itertuples(index=False)}
     subjects = sorted(set(c["subject"]) | set(figures_of), key=natural_key)
     for subject in subjects:
         sub = c[c["subject"] == subject]
@@ -520,14 +676,21 @@ def _subjects_section(c, map_figures, trajectory_rois, tau_pct) -> str:
                 "<p>Treated disc "
                 + _html.escape(", ".join(sorted(set(idx["level"]))))
                 + " against its controls:</p>"
-                + _table(idx, cols_index)
+                + _table(idx, cols_index, cell_notes=_cell_notes(idx, pooled_notes))
+                + _marks_explained(idx, pooled_notes)
             )
         if len(sub):
             ordered = sub.assign(_l=sub["level"].map(level_rank), _r=sub["roi"].map(roi_rank))
             ordered = ordered.sort_values(["months", "_l", "level", "_r"])
             parts.append(
                 "<details><summary>All discs and ROIs</summary>"
-                + _table(ordered, cols_all, highlight_index=True)
+                + _table(
+                    ordered,
+                    cols_all,
+                    highlight_index=True,
+                    cell_notes=_cell_notes(ordered, pooled_notes),
+                )
+                + _marks_explained(ordered, pooled_notes)
                 + "</details>"
             )
             fig = None
@@ -552,6 +715,27 @@ def _subjects_section(c, map_figures, trajectory_rois, tau_pct) -> str:
     return "".join(parts)
 
 
+def _cell_notes(rows: pd.DataFrame, pooled_notes: dict) -> dict[tuple[object, str], str]:
+    """Notes on the change cells of pooled-disc rows whose change lies outside their parts'."""
+    notes = {}
+    for label, row in rows[rows["roi"] == "disc"].iterrows():
+        note = pooled_notes.get((row["subject"], row["level"], row["visit"]))
+        if note:
+            notes[(label, "change_pct")] = note
+    return notes
+
+
+def _marks_explained(rows: pd.DataFrame, pooled_notes: dict) -> str:
+    marked = [
+        f"{row['level']} {row['visit']}: {pooled_notes[key]}."
+        for _, row in rows[rows["roi"] == "disc"].drop_duplicates(["level", "visit"]).iterrows()
+        if (key := (row["subject"], row["level"], row["visit"])) in pooled_notes
+    ]
+    if not marked:
+        return ""
+    return '<p class="note">† ' + "<br>† ".join(_html.escape(m) for m in marked) + "</p>"
+
+
 def _errors_section(errors: pd.DataFrame | None) -> str:
     if errors is None or not len(errors):
         body = "<p>None: every exam listed was processed.</p>"
@@ -573,6 +757,10 @@ def _references() -> str:
         "variances are involved. Biometrika 1947;34:28–35.",
         "Freeman GH, Halton JH. Note on an exact treatment of contingency, goodness of fit and "
         "other problems of significance. Biometrika 1951;38:141–149.",
+        "Pfirrmann CWA et al. Magnetic resonance classification of lumbar intervertebral disc "
+        "degeneration. Spine 2001;26(17):1873–1878.",
+        "Griffith JF et al. Modified Pfirrmann grading system for lumbar intervertebral disc "
+        "degeneration. Spine 2007;32(24):E708–E712.",
         "Crameri F, Shephard GE, Heron PJ. The misuse of colour in science communication. Nat "
         "Commun 2020;11:5444 (colour map 'navia').",
     ]

@@ -37,6 +37,7 @@ __all__ = [
     "check_errors",
     "check_exams",
     "check_measurements",
+    "check_trial_table",
     "read_arms",
     "read_changes",
     "read_errors",
@@ -123,6 +124,7 @@ _SCHEMAS: dict[str, dict[str, str]] = {
         "arm": "text",
         "compared_with": "text",
         "category_test": "text",
+        "category_statistic_name": "text",
         "n": "int",
         "n_missing": "int",
         "n_regeneration": "int",
@@ -144,7 +146,8 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "arms": ("subject", "arm"),
     "errors": ERROR_COLUMNS,
     "exams": ("subject", "visit", "months"),
-    "trial": TRIAL_COLUMNS,
+    # the columns added after tau_pct may be absent from a table an older discT2 wrote
+    "trial": TRIAL_COLUMNS[: TRIAL_COLUMNS.index("tau_pct") + 1],
 }
 
 # Float formats on write: T2 to 1 us, percentages to 1e-4 %, everything else 6 significant digits.
@@ -368,6 +371,32 @@ def check_arms(arms: pd.DataFrame, *, source: str = "arms") -> pd.DataFrame:
     return df
 
 
+def check_trial_table(trial: pd.DataFrame, *, source: str = "trial") -> pd.DataFrame:
+    """Check a long-form trial table (:func:`~discT2.report.trial_table`) and return a clean copy.
+
+    Columns added after ``tau_pct`` (quartiles, the category statistic's name) may be absent:
+    they come back empty.
+
+    Parameters
+    ----------
+    trial : DataFrame
+        The trial table.
+    source : str
+        Name of the table in messages (a file path, usually).
+
+    Returns
+    -------
+    DataFrame
+        The columns of ``trial_table.csv`` in order; unknown columns dropped.
+
+    Raises
+    ------
+    InputError
+        Missing columns or non-numeric values.
+    """
+    return _coerce(trial, "trial", source)
+
+
 def check_errors(errors: pd.DataFrame, *, source: str = "errors") -> pd.DataFrame:
     """Check an error table ``subject, visit, stage, error`` and return a clean copy."""
     return _coerce(errors, "errors", source)
@@ -470,7 +499,7 @@ def read_trial_table(path: str | os.PathLike) -> pd.DataFrame:
     path : path-like
         A ``trial_table.csv``.
     """
-    return _coerce(_read_csv(path, "trial"), "trial", str(path))
+    return check_trial_table(_read_csv(path, "trial"), source=str(path))
 
 
 def write_table(

@@ -8,7 +8,9 @@ against the comparator arm:
   interval) and the Mann-Whitney U test, two-sided;
 * the categories (an arms x categories table, categories that nobody falls in dropped): Fisher's
   exact test for a 2 x 2 table or when an expected count is below 5 (Freeman-Halton extension for
-  2 x 3), the chi-square test of independence otherwise. ``category_test`` says which.
+  2 x 3, by exact enumeration: SciPy's own r x c ``fisher_exact`` is Monte Carlo and would give
+  another p-value on every run), the chi-square test of independence otherwise.
+  ``category_test`` says which, ``category_statistic_name`` what its statistic is.
 
 Subjects are the unit: each contributes its index disc once. Only scipy.stats is used (imported
 on first use: it takes a second or two to load, which ``import discT2`` should not pay).
@@ -30,7 +32,14 @@ from discT2.report._visits import natural_key
 from discT2.report.changes import categorize
 from discT2.report.io import check_arms, check_changes
 
-__all__ = ["ENDPOINTS", "WelchResult", "category_test", "trial_table", "welch_from_summary"]
+__all__ = [
+    "ENDPOINTS",
+    "WelchResult",
+    "category_statistic_name",
+    "category_test",
+    "trial_table",
+    "welch_from_summary",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -110,8 +119,8 @@ def welch_from_summary(
     Notes
     -----
     ``se = sqrt(sd1**2/n1 + sd2**2/n2)``, ``t = (mean1 - mean2) / se``, and the degrees of
-    freedom ``se**4 / ((sd1**2/n1)**2/(n1-1) + (sd2**2/n2)**2/(n2-1))`` (Welch 1947). The p-value
-    equals ``scipy.stats.ttest_ind_from_stats(..., equal_var=False)``.
+    freedom ``se**4 / ((sd1**2/n1)**2/(n1-1) + (sd2**2/n2)**2/(n2-1))`` (Welch 1947). t and the
+    p-value are ``scipy.stats.ttest_ind_from_stats(..., equal_var=False)``.
 
     Examples
     --------
@@ -134,9 +143,10 @@ def welch_from_summary(
     diff = float(mean1 - mean2)
     if se == 0:
         return WelchResult(np.nan, np.nan, np.nan, diff, 0.0, np.nan, np.nan)
-    t = diff / se
+    test = stats.ttest_ind_from_stats(mean1, sd1, n1, mean2, sd2, n2, equal_var=False)
+    t, p = float(test.statistic), float(test.pvalue)
+    # SciPy gives t and p; the degrees of freedom and the interval follow Welch (1947).
     df = (v1 + v2) ** 2 / (v1**2 / (n1 - 1) + v2**2 / (n2 - 1))
-    p = float(2.0 * stats.t.sf(abs(t), df))
     half = float(stats.t.ppf(0.5 + confidence / 2.0, df)) * se
     return WelchResult(float(t), float(df), p, diff, se, diff - half, diff + half)
 
@@ -145,9 +155,12 @@ def category_test(counts: np.ndarray) -> tuple[str, float, float]:
     """Test independence of arm and category in a 2 x k table of counts.
 
     Categories (columns) that nobody falls in are dropped first. A 2 x 2 table, or any table
-    with an expected count below :data:`MIN_EXPECTED_FOR_CHI2`, gets Fisher's exact test (for 2 x
-    3, the Freeman-Halton extension: the sum of the probabilities of all tables with the same
-    margins that are no more probable than the observed one). Otherwise the chi-square test.
+    with an expected count below :data:`MIN_EXPECTED_FOR_CHI2`, gets Fisher's exact test
+    (``scipy.stats.fisher_exact`` for 2 x 2; for 2 x 3 the Freeman-Halton extension: the sum of
+    the probabilities of all tables with the same margins that are no more probable than the
+    observed one, enumerated exactly with ``scipy.stats.multivariate_hypergeom``, because SciPy's
+    r x c ``fisher_exact`` is a Monte Carlo estimate that changes from run to run). Otherwise
+    the chi-square test (``scipy.stats.chi2_contingency``).
 
     Parameters
     ----------
@@ -160,8 +173,9 @@ def category_test(counts: np.ndarray) -> tuple[str, float, float]:
         ``'fisher exact'``, ``'chi-square'``, or ``''`` when no test is possible (one category
         left, or an empty arm).
     statistic : float
-        Odds ratio (Fisher 2 x 2), probability of the observed table (Fisher 2 x k), or the
-        chi-square statistic.
+        Odds ratio (Fisher 2 x 2; NaN when a zero cell makes it infinite, so that no ``inf`` is
+        ever printed), probability of the observed table (Fisher 2 x k), or the chi-square
+        statistic (see :func:`category_statistic_name`).
     p : float
         Two-sided p-value (NaN when no test).
 
@@ -180,7 +194,8 @@ def category_test(counts: np.ndarray) -> tuple[str, float, float]:
         return "", np.nan, np.nan
     if table.shape == (2, 2):
         res = stats.fisher_exact(table)
-        return "fisher exact", float(res.statistic), float(res.pvalue)
+        statistic = float(res.statistic)
+        return "fisher exact", statistic if np.isfinite(statistic) else np.nan, float(res.pvalue)
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
     if np.any(expected < MIN_EXPECTED_FOR_CHI2):
         prob, p = _fisher_freeman_halton(table)
@@ -212,6 +227,26 @@ def _fisher_freeman_halton(table: np.ndarray) -> tuple[float, float]:
     observed = float(dist.pmf(table[0]))
     p = float(np.sum(probs[probs <= observed * (1.0 + 1e-7)]))
     return observed, min(p, 1.0)
+
+
+def category_statistic_name(test: str, n_categories: int) -> str:
+    """What :func:`category_test`'s statistic is, for a table's header.
+
+    Parameters
+    ----------
+    test : str
+        The test :func:`category_test` returned.
+    n_categories : int
+        Categories (columns) left in the table after dropping the empty ones.
+
+    Returns
+    -------
+    str
+        ``'odds ratio'``, ``'probability of the observed table'``, ``'chi-square'`` or ``''``.
+    """
+    if test == "fisher exact":
+        return "odds ratio" if n_categories == 2 else "probability of the observed table"
+    return "chi-square" if test == "chi-square" else ""
 
 
 def trial_table(
@@ -341,7 +376,8 @@ def trial_table(
     out = pd.DataFrame(rows, columns=list(TRIAL_COLUMNS))
     for column in ("n", "n_missing", "n_regeneration", "n_no_evolution", "n_degeneration"):
         out[column] = out[column].astype("Int64")
-    for column in ("visit", "endpoint", "roi", "arm", "compared_with", "category_test"):
+    text_columns = ("visit", "endpoint", "roi", "arm", "compared_with", "category_test")
+    for column in (*text_columns, "category_statistic_name"):
         out[column] = out[column].astype(object)
     return out
 
@@ -359,6 +395,8 @@ def _describe(x: np.ndarray, tau_pct: float, rounding_pct: float | None) -> dict
         "mean_pct": float(np.mean(x)) if n else np.nan,
         "sd_pct": float(np.std(x, ddof=1)) if n > 1 else np.nan,
         "median_pct": float(np.median(x)) if n else np.nan,
+        "q1_pct": float(np.percentile(x, 25)) if n else np.nan,
+        "q3_pct": float(np.percentile(x, 75)) if n else np.nan,
     }
     for name in CATEGORIES:
         k = int(np.sum(cats == name))
@@ -391,6 +429,7 @@ def _compare(values, arm, other, tau_pct, rounding_pct, confidence) -> dict:
         "category_test": "",
         "category_statistic": np.nan,
         "category_p": np.nan,
+        "category_statistic_name": "",
     }
     if other is None:
         return empty
@@ -410,7 +449,14 @@ def _compare(values, arm, other, tau_pct, rounding_pct, confidence) -> dict:
             ]
         )
         test, statistic, p = category_test(counts)
-        out.update(category_test=test, category_statistic=statistic, category_p=p)
+        out.update(
+            category_test=test,
+            category_statistic=statistic,
+            category_p=p,
+            category_statistic_name=category_statistic_name(
+                test, int(np.sum(counts.sum(axis=0) > 0))
+            ),
+        )
     if len(x) >= 2 and len(y) >= 2:
         w = welch_from_summary(
             np.mean(x),

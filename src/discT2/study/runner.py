@@ -7,7 +7,7 @@ Output folder ``DIR`` (DESIGN.md section 6)::
     DIR/changes.csv          % of baseline, change, category, treated vs control
     DIR/exams.csv            exam metadata for the protocol-drift checks
     DIR/errors.csv           subject, visit, stage, error: one row per exam not completed
-    DIR/report.html          the blinded report (no allocation anywhere)
+    DIR/report_BLINDED.html  the blinded report (no allocation anywhere)
     DIR/run.json             provenance: version, options, start and end, counts, every exam
 
 Scheduling: a follow-up whose ROIs are propagated waits for its subject's baseline; everything
@@ -51,7 +51,7 @@ from discT2.report import (
     write_report,
     write_table,
 )
-from discT2.report._names import ERROR_COLUMNS
+from discT2.report._names import ERROR_COLUMNS, REPORT_BLINDED, REPORT_UNBLINDED
 from discT2.study._files import write_json
 from discT2.study._tables import (
     ALL_COLUMNS,
@@ -102,7 +102,7 @@ class RunResult:
         What the change table could not compute (a subject without baseline, a disc missing at
         one visit, ...), also in the report.
     report : Path or None
-        ``report.html`` (None when not asked for, or when it could not be made).
+        ``report_BLINDED.html`` (None when not asked for, or when it could not be made).
     """
 
     out_dir: Path
@@ -200,7 +200,7 @@ def run_study(
     options : RunOptions, optional
         Every per-exam option at once.
     report : bool
-        Write ``report.html`` (with a T2-map figure per disc and visit).
+        Write ``report_BLINDED.html`` (with a T2-map figure per disc and visit).
 
     Returns
     -------
@@ -513,15 +513,17 @@ def _assemble(
     else:
         changes = pd.DataFrame({c: pd.Series(dtype=object) for c in CHANGE_COLUMNS})
     write_table(changes, out / "changes.csv", kind="changes")
-    stale = out / "trial_table.csv"
-    if stale.is_file():
-        stale.unlink()
-        logger.warning(
-            "removed %s: it was made from earlier measurements; run 'discT2 report %s --arms "
-            "arms.csv' again to unblind",
-            stale,
-            out,
-        )
+    for name in ("trial_table.csv", "trial_endpoints.csv", "trial_endpoints.xlsx",
+                 REPORT_UNBLINDED):  # fmt: skip
+        stale = out / name
+        if stale.is_file():
+            stale.unlink()
+            logger.warning(
+                "removed %s: it was made from earlier measurements; run 'discT2 report %s "
+                "--arms arms.csv' again to unblind",
+                stale,
+                out,
+            )
 
     result = RunResult(
         out_dir=out,
@@ -537,7 +539,7 @@ def _assemble(
             result.report = _report(out, result, notes + review_notes, tau_pct, max_time_shift_h)
         except Exception as exc:  # the tables are written; a report bug must not hide them
             result.report_error = f"{type(exc).__name__}: {exc}"
-            logger.error("report.html could not be made: %s", result.report_error)
+            logger.error("%s could not be made: %s", REPORT_BLINDED, result.report_error)
     return result
 
 
@@ -560,7 +562,7 @@ def _report(
     if missing_maps:
         notes = [*notes, f"T2-map figures: {len(missing_maps)} exams or discs without one."]
     return write_report(
-        out / "report.html",
+        out / REPORT_BLINDED,
         result.changes,
         measurements=result.measurements[list(MEASUREMENT_COLUMNS)]
         if len(result.measurements)
@@ -607,7 +609,7 @@ def _write_run_json(
             "measurement_rows": len(result.measurements),
             "change_rows": len(result.changes),
         },
-        "report": "report.html" if result.report else result.report_error or None,
+        "report": REPORT_BLINDED if result.report else result.report_error or None,
         "notes": result.notes,
         "exams": [
             {
