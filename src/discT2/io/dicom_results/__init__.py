@@ -126,6 +126,25 @@ def write_dicom_results(
         source = read_source(source, series, identity=identity, pseudonym=pseudonym)
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        written = _write(out, source, t2map, rois, measurements, maps)
+    except (ValueError, TypeError, AttributeError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        # highdicom refuses a source it cannot derive from (missing geometry, odd SOP class)
+        raise InputError(f"{source.root}: cannot write DICOM results: {exc}") from exc
+    logger.debug("wrote DICOM %s into %s", ", ".join(p.name for p in written.values()), out)
+    return written
+
+
+def _write(
+    out: Path,
+    source: SourceSeries,
+    t2map: T2Map | None,
+    rois: DiscROIs | None,
+    measurements: pd.DataFrame | None,
+    maps: Sequence[str],
+) -> dict[str, Path]:
     written: dict[str, Path] = {}
     t2_object: Dataset | None = None
     if t2map is not None:
@@ -148,7 +167,6 @@ def write_dicom_results(
                 source, measurements, seg, segments, t2_object, t2map.provenance
             )
             written["report"] = _save(sr, out / SR_FILE)
-    logger.info("wrote DICOM %s into %s", ", ".join(p.name for p in written.values()), out)
     return written
 
 

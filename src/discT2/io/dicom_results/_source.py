@@ -154,7 +154,12 @@ def read_source(
         if frame.sop_instance_uid in seen:
             continue  # the slices of one enhanced object
         seen.add(frame.sop_instance_uid)
-        references.append(_reference(frame, ident, identity, len(frames)))
+        reference = _reference(frame, ident, identity)
+        if frame.enhanced:
+            with quiet_pydicom():
+                full = pydicom.dcmread(frame.path, stop_before_pixels=True, force=True)
+            _copy_frame_geometry(full, reference)
+        references.append(reference)
     return SourceSeries(
         root=root,
         references=references,
@@ -165,7 +170,7 @@ def read_source(
     )
 
 
-def _reference(frame: Frame, ident: Dataset, identity: str, n_slices: int) -> Dataset:
+def _reference(frame: Frame, ident: Dataset, identity: str) -> Dataset:
     ds = Dataset()
     ds.update(ident)
     ds.SOPClassUID = frame.sop_class_uid
@@ -184,10 +189,25 @@ def _reference(frame: Frame, ident: Dataset, identity: str, n_slices: int) -> Da
     ds.PixelRepresentation = 0
     ds.PixelSpacing = [float(v) for v in frame.pixel_spacing]  # type: ignore[union-attr]
     ds.ImageOrientationPatient = [float(v) for v in frame.orientation]  # type: ignore[union-attr]
-    if frame.enhanced:
-        ds.NumberOfFrames = n_slices
-    else:
+    if not frame.enhanced:
         ds.ImagePositionPatient = [float(v) for v in frame.position]  # type: ignore[union-attr]
     if frame.slice_thickness_mm:
         ds.SliceThickness = float(frame.slice_thickness_mm)
     return ds
+
+
+_GEOMETRY_GROUPS = ("PlanePositionSequence", "PlaneOrientationSequence", "PixelMeasuresSequence")
+
+
+def _copy_frame_geometry(full: Dataset, reference: Dataset) -> None:
+    """The frame count and per-frame geometry of an enhanced object (nothing else of it)."""
+    reference.NumberOfFrames = int(full.NumberOfFrames)
+    for keyword in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        items = []
+        for item in full.get(keyword, []):
+            copy = Dataset()
+            for group in _GEOMETRY_GROUPS:
+                if group in item:
+                    setattr(copy, group, item[group].value)
+            items.append(copy)
+        setattr(reference, keyword, items)
