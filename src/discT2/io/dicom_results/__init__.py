@@ -57,7 +57,13 @@ SR_FILE = "measurements.sr.dcm"
 
 
 def map_file(attribute: str) -> str:
-    """File name of the Parametric Map of a :class:`~discT2.maps.T2Map` attribute."""
+    """File name of the Parametric Map of a :class:`~discT2.maps.T2Map` attribute.
+
+    Parameters
+    ----------
+    attribute : str
+        ``'t2_ms'``, ``'t2_sd_ms'`` or ``'s0'``.
+    """
     for kind in PARAMETRIC_MAPS:
         if kind.attribute == attribute:
             return f"{kind.stem}.pm.dcm"

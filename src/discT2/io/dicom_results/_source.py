@@ -91,7 +91,17 @@ class SourceSeries:
         return float(thickness) if thickness else self.slice_spacing_mm
 
     def check_grid(self, shape: Sequence[int], affine: np.ndarray, what: str) -> None:
-        """Raise :class:`GeometryError` unless ``shape``/``affine`` are the source's grid."""
+        """Raise :class:`GeometryError` unless ``shape``/``affine`` are the source's grid.
+
+        Parameters
+        ----------
+        shape : sequence of int
+            Shape (I, J, K) of the result.
+        affine : ndarray, shape (4, 4)
+            Its voxel to RAS mm affine.
+        what : str
+            What the result is, for the message.
+        """
         if tuple(shape) != self.shape or not np.allclose(affine, self.affine, atol=1e-3):
             raise GeometryError(
                 f"{self.root}: {what} (shape {tuple(shape)}) is not on the grid of the source "
