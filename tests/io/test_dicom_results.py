@@ -20,6 +20,7 @@ from discT2.io.dicom_results import (
     SEG_FILE,
     SR_FILE,
     map_file,
+    read_dicom_results,
     read_source,
     write_dicom_results,
 )
@@ -178,6 +179,24 @@ def test_segments_equal_the_roi_labels_voxel_for_voxel(exam):
     for level in rois.levels:
         for pooled in ("NP", "AF", "disc"):
             np.testing.assert_array_equal(volumes[f"{level} {pooled}"], rois.mask(level, pooled))
+
+
+def test_read_back_gives_the_maps_with_units_and_the_roi_labels(exam):
+    results = read_dicom_results(exam["written"]["t2_ms"].parent)
+    nifti = T2Map.load(exam["root"] / "fit")
+    rois = DiscROIs.load(exam["root"] / "rois")
+    assert results.units == {"t2_ms": "ms", "t2_sd_ms": "ms", "s0": "1"}
+    for attribute, values in results.maps.items():
+        np.testing.assert_array_equal(values, getattr(nifti, attribute))
+    np.testing.assert_allclose(results.affine, nifti.affine, atol=1e-6)
+    np.testing.assert_array_equal(results.labels, rois.labels)
+    np.testing.assert_array_equal(results.t2map().valid(), np.isfinite(nifti.t2_ms))
+    seg_only = read_dicom_results(exam["written"]["segmentation"])
+    np.testing.assert_array_equal(seg_only.labels, rois.labels)
+    np.testing.assert_allclose(seg_only.affine, nifti.affine, atol=1e-6)
+    assert seg_only.t2map() is None
+    with pytest.raises(InputError, match="no DICOM Parametric Map"):
+        read_dicom_results(exam["written"]["report"])
 
 
 def test_segments_carry_coded_anatomy(exam):

@@ -16,6 +16,9 @@ Confidentiality Profile: pseudonymous patient name and ID, new UIDs, dates and o
 fields empty); ``identity='source'`` copies the patient and study identification and UIDs from the
 source so that the results file beside the exam in a PACS. Only the DICOM source case is
 possible: an exam read from NIfTI has nothing to reference.
+
+:func:`read_dicom_results` reads the Parametric Maps and the Segmentation back (maps with their
+units, the ROI labels in ``rois.nii.gz`` numbering).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from discT2.errors import InputError
 from discT2.io.dicom_results._identity import DEFAULT_PSEUDONYM, IDENTITIES
 from discT2.io.dicom_results._source import SourceSeries, read_source
 from discT2.io.dicom_results.parametric_map import PARAMETRIC_MAPS, parametric_map
+from discT2.io.dicom_results.read import DicomResults, read_dicom_results
 from discT2.io.dicom_results.segmentation import segmentation
 from discT2.io.dicom_results.structured_report import measurement_report
 from discT2.maps import T2Map
@@ -43,8 +47,10 @@ __all__ = [
     "PARAMETRIC_MAPS",
     "SEG_FILE",
     "SR_FILE",
+    "DicomResults",
     "SourceSeries",
     "map_file",
+    "read_dicom_results",
     "read_source",
     "write_dicom_results",
 ]
