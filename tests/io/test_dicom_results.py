@@ -1,5 +1,6 @@
 """DICOM results (Parametric Map, Segmentation, TID 1500 SR): round trips, identity, validity."""
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -25,7 +26,7 @@ from discT2.io.dicom_results import (
     write_dicom_results,
 )
 from discT2.io.dicom_results.segmentation import LEVEL_CODES
-from discT2.io.dicom_results.structured_report import N_VOXELS, T2, T2_STATISTICS
+from discT2.io.dicom_results.structured_report import N_VOXELS, PFIRRMANN, T2, T2_STATISTICS
 from discT2.roi import DiscROIs, load_discs, place_rois
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "S01" / "baseline"
@@ -93,6 +94,8 @@ def exam(tmp_path_factory):
     t2map = T2Model(series.echo_times_ms, "nlls", workers=1).fit(series)
     t2map.save(root / "fit")
     rois = place_rois(series, load_discs(SAMPLE / "truth" / "discs.json"))
+    graded = [dataclasses.replace(d, pfirrmann=2 + i % 4) for i, d in enumerate(rois.discs)]
+    rois = rois.with_discs(graded)
     rois.save(root / "rois")
     table = measure(t2map, rois)
     table.to_csv(root / "measurements.csv", index=False, float_format="%.6g")
@@ -234,12 +237,18 @@ def test_report_numbers_equal_measurements_csv(exam):
                 values[column] = item.value
             elif item.name == N_VOXELS:
                 values["n_voxels"] = item.value
+            elif item.name == PFIRRMANN:
+                values["pfirrmann"] = item.value
         for column in T2_STATISTICS:
             if np.isnan(row[column]):
                 assert column not in values
             else:
                 np.testing.assert_allclose(values[column], row[column], rtol=1e-5)
         assert values["n_voxels"] == row["n_voxels"]
+        if roi == "disc":
+            assert values["pfirrmann"] == row["pfirrmann"]
+        else:
+            assert "pfirrmann" not in values
     assert len(seen) == len(csv)
 
 

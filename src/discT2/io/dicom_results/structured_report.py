@@ -4,8 +4,9 @@ One TID 1411 volumetric ROI group per row of the ``measure`` table, referencing 
 Segmentation and the T2 Parametric Map the values were read from, with the disc level as finding
 site. Measurements: mean, median and SD of T2 (ms; SNOMED CT derivations Mean, Median, Standard
 Deviation) and the number of voxels used (local code ``99DISCT2 n_voxels``); a statistic that is
-NaN (no usable voxel) is left out. The fit method and its assumptions are the algorithm
-identification of every group.
+NaN (no usable voxel) is left out. The whole-disc group also carries the disc's Pfirrmann grade
+when a reader gave one (``99DISCT2 pfirrmann``). The fit method and its assumptions are the
+algorithm identification of every group.
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ from discT2.io.dicom_results.segmentation import (
     Segment,
 )
 
-__all__ = ["N_VOXELS", "SR_SERIES", "T2", "T2_STATISTICS", "measurement_report"]
+__all__ = ["N_VOXELS", "PFIRRMANN", "SR_SERIES", "T2", "T2_STATISTICS", "measurement_report"]
 
 SR_SERIES = MAP_SERIES + 20
 
 T2 = Code("113065", "DCM", "T2")
 N_VOXELS = Code("n_voxels", "99DISCT2", "Number of voxels used")
+PFIRRMANN = Code("pfirrmann", "99DISCT2", "Pfirrmann grade of disc degeneration")
+_GRADE = Code("{grade}", "UCUM", "grade")
 _MS = Code("ms", "UCUM", "millisecond")
 _VOXELS = Code("{voxels}", "UCUM", "voxels")
 
@@ -146,6 +149,9 @@ def _group(
         if math.isfinite(float(getattr(row, column)))
     ]
     measurements.append(hd.sr.Measurement(name=N_VOXELS, value=int(row.n_voxels), unit=_VOXELS))
+    grade = getattr(row, "pfirrmann", None)
+    if segment.roi == "disc" and grade is not None and not pd.isna(grade):
+        measurements.append(hd.sr.Measurement(name=PFIRRMANN, value=int(grade), unit=_GRADE))
     referenced = hd.sr.ReferencedSegment(
         sop_class_uid=segmentation.SOPClassUID,
         sop_instance_uid=segmentation.SOPInstanceUID,
