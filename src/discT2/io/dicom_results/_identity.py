@@ -12,6 +12,7 @@ so that the results file beside the exam in a PACS.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 from pydicom.dataset import Dataset
@@ -84,8 +85,15 @@ def source_uid(uid: str, identity: str) -> str:
 
 
 def content_uid(*parts: object) -> str:
-    """A UID for a new object, the same for the same ``parts`` (reruns replace, not duplicate)."""
-    return str(generate_uid(entropy_srcs=["discT2 result", *(str(p) for p in parts)]))
+    """A UID for a new object, the same for the same ``parts`` (reruns replace, not duplicate).
+
+    Parameters
+    ----------
+    *parts : object
+        What identifies the object; ``bytes`` (pixel data) enter through their SHA-256.
+    """
+    texts = [hashlib.sha256(p).hexdigest() if isinstance(p, bytes) else str(p) for p in parts]
+    return str(generate_uid(entropy_srcs=["discT2 result", *texts]))
 
 
 def identification(header: Dataset, identity: str, pseudonym: str | None) -> Dataset:

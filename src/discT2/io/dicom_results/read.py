@@ -12,7 +12,7 @@ from pydicom.dataset import Dataset
 
 from discT2.errors import InputError
 from discT2.io.dicom.frames import PARAMETRIC_MAP, quiet_pydicom
-from discT2.io.dicom.geometry import slice_normal, stack_affine
+from discT2.io.dicom.geometry import LPS_TO_RAS, slice_normal, stack_affine
 from discT2.io.dicom.load import load_dicom_map
 from discT2.maps import FitFlag, T2Map
 from discT2.roi.levels import ROI_NAMES, label_value
@@ -91,16 +91,17 @@ def read_dicom_results(path: str | os.PathLike) -> DicomResults:
     root = Path(path)
     files = sorted(root.glob("*.dcm")) if root.is_dir() else [root]
     out = DicomResults()
+    headers = {}
     for file in files:
         with quiet_pydicom():
-            header = pydicom.dcmread(file, stop_before_pixels=True, force=True)
-        sop_class = str(header.get("SOPClassUID", ""))
-        if sop_class == PARAMETRIC_MAP:
-            _read_map(file, header, out)
-        elif sop_class == SEGMENTATION:
-            _read_segmentation(file, out)
-        else:
-            continue
+            headers[file] = pydicom.dcmread(file, stop_before_pixels=True, force=True)
+    classes = {file: str(h.get("SOPClassUID", "")) for file, h in headers.items()}
+    # maps first: they give the whole grid, on which the segmentation's frames are placed
+    for file in [f for f in files if classes[f] == PARAMETRIC_MAP]:
+        if _read_map(file, headers[file], out):
+            out.files.append(file)
+    for file in [f for f in files if classes[f] == SEGMENTATION]:
+        _read_segmentation(file, out)
         out.files.append(file)
     if not out.files:
         raise InputError(f"{root}: no DICOM Parametric Map or Segmentation written by discT2")
@@ -117,48 +118,63 @@ def _set_grid(out: DicomResults, affine: np.ndarray, shape: tuple[int, ...], fil
         raise InputError(f"{file}: not on the grid of the other objects read with it")
 
 
-def _read_map(file: Path, header: Dataset, out: DicomResults) -> None:
+def _read_map(file: Path, header: Dataset, out: DicomResults) -> bool:
     mapping = header.SharedFunctionalGroupsSequence[0].RealWorldValueMappingSequence[0]
     unit = str(mapping.MeasurementUnitsCodeSequence[0].CodeValue)
     label = str(mapping.get("LUTLabel", "")).strip()
     attribute = _LABEL_TO_ATTRIBUTE.get(label)
     if attribute is None:
-        return
+        return False  # not a map discT2 wrote
     # the scanner-map reader applies the Real World Value Mapping (ms) or, unitless, slope 1
     values, affine, _ = load_dicom_map(file, scale_to_ms=None if unit in ("ms", "s") else 1.0)
     _set_grid(out, affine, values.shape, file)
     out.maps[attribute] = values
     out.units[attribute] = unit
+    return True
 
 
 def _read_segmentation(file: Path, out: DicomResults) -> None:
+    """The five ROI segments as labels; frames without any ROI are not stored in the file.
+
+    Frames go on the grid of the maps read with it, else on the span of the stored frames.
+    """
     with quiet_pydicom():
         ds = pydicom.dcmread(file, force=True)
     frames = ds.pixel_array.reshape(-1, ds.Rows, ds.Columns)
     shared = ds.SharedFunctionalGroupsSequence[0]
     orientation = np.array(shared.PlaneOrientationSequence[0].ImageOrientationPatient, float)
-    spacing = [float(v) for v in shared.PixelMeasuresSequence[0].PixelSpacing]
+    measures = shared.PixelMeasuresSequence[0]
+    spacing = (float(measures.PixelSpacing[0]), float(measures.PixelSpacing[1]))
     per_frame = ds.PerFrameFunctionalGroupsSequence
     positions = np.array(
         [item.PlanePositionSequence[0].ImagePositionPatient for item in per_frame], float
     )
-    normal = slice_normal(orientation)
-    distance = np.round(positions @ normal, 3)
-    planes = np.unique(distance)
-    first = [int(np.flatnonzero(distance == d)[0]) for d in planes]
-    thickness = float(shared.PixelMeasuresSequence[0].get("SliceThickness", 1.0) or 1.0)
-    affine = stack_affine(orientation, (spacing[0], spacing[1]), positions[first], thickness)
-    shape = (int(ds.Columns), int(ds.Rows), len(planes))
+    if out.affine is not None:
+        affine = out.affine
+        shape = next(iter(out.maps.values())).shape
+    else:
+        step = float(measures.get("SpacingBetweenSlices") or measures.get("SliceThickness") or 1)
+        along = positions @ slice_normal(orientation)
+        first = positions[int(np.argmin(along))]
+        n_planes = int(np.round((along.max() - along.min()) / step)) + 1
+        planes = first + np.arange(n_planes)[:, None] * slice_normal(orientation) * step
+        affine = stack_affine(orientation, spacing, planes, step)
+        shape = (int(ds.Columns), int(ds.Rows), n_planes)
+    origin = LPS_TO_RAS @ affine[:3, 3]
+    step_lps = LPS_TO_RAS @ affine[:3, 2]
+    slices = np.round((positions - origin) @ step_lps / (step_lps @ step_lps)).astype(int)
+    if slices.min() < 0 or slices.max() >= shape[2]:
+        raise InputError(f"{file}: frames outside the grid of the maps read with it")
     values: dict[int, int] = {}
     for item in ds.SegmentSequence:
         level, _, roi = str(item.SegmentLabel).partition(" ")
         if roi in ROI_NAMES:
             values[int(item.SegmentNumber)] = label_value(level, roi)
     labels = np.zeros(shape, np.uint8)
-    for frame, item, d in zip(frames, per_frame, distance, strict=True):
+    for frame, item, k in zip(frames, per_frame, slices, strict=True):
         number = int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
         if number in values:
-            k = int(np.searchsorted(planes, d))
             labels[:, :, k][frame.T.astype(bool)] = values[number]
-    _set_grid(out, affine, shape, file)
+    if out.affine is None:
+        out.affine = affine
     out.labels = labels

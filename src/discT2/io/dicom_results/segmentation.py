@@ -143,7 +143,7 @@ def segmentation(source: SourceSeries, rois: DiscROIs) -> tuple[Dataset, list[Se
         pixel_measures=measures,
         plane_orientation=orientation,
         plane_positions=positions,
-        omit_empty_frames=False,
+        omit_empty_frames=True,  # ROIs cover a few slices: the rest would be most of the file
     )
     seg_ds.SeriesDescription = "discT2 disc ROIs"
     for item, seg in zip(seg_ds.SegmentSequence, segments, strict=True):
