@@ -143,7 +143,6 @@ def _group(
             value=float(getattr(row, column)),
             unit=_MS,
             derivation=derivation,
-            algorithm_id=algorithm,
         )
         for column, derivation in T2_STATISTICS.items()
         if math.isfinite(float(getattr(row, column)))
@@ -166,6 +165,7 @@ def _group(
         referenced_segment=referenced,
         referenced_real_world_value_map=rwv_map,
         finding_type=INTERVERTEBRAL_DISC,
+        algorithm_id=algorithm,
         finding_sites=[site],
         measurements=measurements,
     )
