@@ -25,8 +25,10 @@ lint: install
 
 # Everything CI checks: lint, the whole suite (slow tests included), the documentation build and
 # the napari plugin's headless tests (plugins/napari/ci.sh installs Xvfb and Qt's libraries when
-# missing, which needs root, and its own .venv-napari).
+# missing, which needs root, and its own .venv-napari). tests/install-dciodvfy.sh installs the
+# DICOM validator (dicom3tools) that the DICOM results tests run.
 test: install lint
+	tests/install-dciodvfy.sh
 	$(BIN)/python -m pytest -m "slow or not slow"
 	rm -rf docs/_build
 	$(MAKE) docs

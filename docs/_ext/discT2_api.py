@@ -46,7 +46,7 @@ GROUPS: dict[str, str] = {
 
 
 #: Modules inside a sub-package that are public in their own right.
-EXTRA_MODULES: tuple[str, ...] = ("discT2.io.dicom_write",)
+EXTRA_MODULES: tuple[str, ...] = ("discT2.io.dicom_write", "discT2.io.dicom_results")
 
 
 @dataclass

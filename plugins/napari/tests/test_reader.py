@@ -145,3 +145,38 @@ def test_a_folder_with_two_series_opens_both(make_napari_viewer, tmp_path):
         load_series(sample_study() / s / "baseline" / "dicom").meta["series_instance_uid"]
         for s in ("S01", "S02")
     }
+
+
+def test_dicom_results_open_as_maps_with_units_and_labels(
+    make_napari_viewer, tmp_path, fitted_folder
+):
+    from discT2 import T2Map
+
+    dicom = tmp_path / "dicom"
+    argv = [
+        "measure",
+        str(fitted_folder),
+        str(fitted_folder / "rois"),
+        "-o",
+        str(tmp_path / "m.csv"),
+    ]
+    assert main([*argv, "--dicom-out", str(dicom)]) == 0
+    assert napari_get_reader(str(dicom)) is not None
+    assert napari_get_reader(str(dicom / "rois.seg.dcm")) is not None
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(dicom), plugin=PLUGIN)
+    assert [role_of(layer) for layer in layers] == ["t2", "s0", "t2_sd", "rois"]
+    assert [layer.metadata.get("unit") for layer in layers[:3]] == ["ms", "1", "ms"]
+    exam = exam_of(layers[0])
+    t2map = T2Map.load(fitted_folder)
+    np.testing.assert_array_equal(layers[0].data, exam.frame.to_display(t2map.t2_ms))
+    rois = DiscROIs.load(fitted_folder / "rois")
+    np.testing.assert_array_equal(exam.frame.from_display(layers[3].data), rois.labels)
+    for layer in layers:
+        _no_patient_fields(layer)
+    (seg,) = viewer.open(str(dicom / "rois.seg.dcm"), plugin=PLUGIN)
+    assert role_of(seg) == "rois"
+    stored = np.flatnonzero(rois.labels.any(axis=(0, 1)))  # alone: the slices with an ROI
+    np.testing.assert_array_equal(
+        exam_of(seg).frame.from_display(seg.data), rois.labels[:, :, stored[0] : stored[-1] + 1]
+    )

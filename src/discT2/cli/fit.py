@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from discT2.cli._dicom_out import add_dicom_options, write_results
 from discT2.errors import InputError
 from discT2.fit import FIT_METHODS, EPGOptions, T2Model
 from discT2.io import load_series
@@ -126,6 +127,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--quiet", dest="fit_quiet", action="store_true", help="no progress bar or summary"
     )
+    add_dicom_options(p, source=False)
     p.set_defaults(func=run)
     return p
 
@@ -168,6 +170,9 @@ def run(args: argparse.Namespace) -> int:
     for warning in caught:
         logger.warning("%s", warning.message)
     written = t2map.save(args.output)
+    if args.dicom_out is not None:
+        series_uid = t2map.meta.get("series_instance_uid")
+        write_results(args, args.path, series_uid or args.series, t2map=t2map)
     if not quiet:
         valid = t2map.valid()
         counts = t2map.provenance["flag_counts"]

@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from discT2.cli._dicom_out import add_dicom_options, recorded_source, write_results
+
 logger = logging.getLogger("discT2")
 
 
@@ -34,6 +36,7 @@ def add_parser(subparsers: Any) -> None:
         help="plausible T2 in ms; voxels outside are excluded (default 5 1000)",
     )
     p.add_argument("--min-r2", type=float, help="also exclude voxels whose fit R2 is below this")
+    add_dicom_options(p, source=True)
     p.set_defaults(func=run)
 
 
@@ -61,4 +64,7 @@ def run(args: argparse.Namespace) -> int:
             row.n_excluded,
         )
     logger.info("wrote %s (%d rows)", out, len(table))
+    if args.dicom_out is not None:
+        source = recorded_source(args, t2map)
+        write_results(args, source, t2map=t2map, rois=rois, measurements=table)
     return 0

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from discT2.cli._dicom_out import add_dicom_options, recorded_source, write_results
 from discT2.errors import InputError
 
 logger = logging.getLogger("discT2")
@@ -70,6 +71,7 @@ def add_parser(subparsers: Any) -> None:
         help="PATH is a single-echo (T2-weighted) series or 3-D image: place the ROIs on it "
         "from --discs (for disc height and grading; only the T2 fit needs several echoes)",
     )
+    add_dicom_options(p, source=True)
     p.set_defaults(func=run)
 
 
@@ -151,6 +153,9 @@ def run(args: argparse.Namespace) -> int:
     for failure in rois.failed:
         logger.error("%s not placed: %s", failure["level"], failure["error"])
     logger.info("wrote %s and %s", written["json"], written["labels"])
+    if args.dicom_out is not None and rois.discs:
+        series_uid = image.meta.get("series_instance_uid") or args.series
+        write_results(args, recorded_source(args, image), series_uid, rois=rois)
     if not rois.discs:
         return 2
     return 1 if rois.failed else 0

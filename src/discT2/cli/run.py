@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from discT2.cli._dicom_out import add_dicom_options, write_study_results
 from discT2.fit import FIT_METHODS
 from discT2.study import DEFAULT_METHOD, RunResult, read_study, run_study
 
@@ -84,6 +85,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     add_run_options(parser)
     parser.add_argument("--no-report", action="store_true", help="write the tables only")
+    add_dicom_options(parser, source=False)
     parser.set_defaults(func=run)
     return parser
 
@@ -135,6 +137,9 @@ def execute(manifest: Path, out: Path, args: argparse.Namespace, **overrides) ->
 def run(args: argparse.Namespace) -> int:
     """Run ``discT2 run``; returns the exit status."""
     result = execute(args.manifest, args.out, args, report=not args.no_report)
+    dicom_failed = 0
+    if args.dicom_out is not None:
+        dicom_failed = write_study_results(args, args.manifest, args.out)
     print(result.summary())
     if len(result.errors):
         print(f"exams not completed: {args.out / 'errors.csv'}")
@@ -142,4 +147,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"report: {result.report}")
     else:
         print(f"tables: {args.out}")
+    if dicom_failed and result.exit_status == 0:
+        return 1
     return result.exit_status

@@ -5,7 +5,9 @@
   metadata in the layer;
 - a discT2 output folder (``discT2 fit`` wrote ``t2.nii.gz`` there; ``discT2 rois`` wrote
   ``rois.json`` and ``rois.nii.gz`` there or in a sub-folder): the T2 map, S0 and uncertainty, and
-  the ROIs as a Labels layer.
+  the ROIs as a Labels layer;
+- discT2's DICOM results (``--dicom-out``: a folder of them, or one Parametric Map or
+  Segmentation): the maps as images with their units in the layer metadata, the SEG as labels.
 
 :func:`napari_get_reader` returns None for anything else, so that other readers can try.
 """
@@ -19,13 +21,17 @@ from typing import Any
 
 from napari_disct2._exam import Exam, exam_name
 
-__all__ = ["napari_get_reader", "read_output_folder", "read_series"]
+__all__ = ["napari_get_reader", "read_dicom_results", "read_output_folder", "read_series"]
 
 LayerData = list[tuple[Any, dict[str, Any], str]]
 
 _T2_FILE = "t2.nii.gz"
 _ROIS_FILES = ("rois.json", "rois.nii.gz")
 _MAX_FILES_CHECKED = 200
+#: SOP classes of the DICOM results: Parametric Map, Segmentation.
+_RESULT_CLASSES = ("1.2.840.10008.5.1.4.1.1.30", "1.2.840.10008.5.1.4.1.1.66.4")
+#: Layer role of each map read from DICOM results.
+_MAP_ROLES = {"t2_ms": "t2", "s0": "s0", "t2_sd_ms": "t2_sd"}
 
 
 def napari_get_reader(path: str | list[str]) -> Callable[[Any], LayerData] | None:
@@ -39,6 +45,9 @@ def napari_get_reader(path: str | list[str]) -> Callable[[Any], LayerData] | Non
         if p.is_dir():
             if (p / _T2_FILE).is_file() or _rois_folder(p) is not None:
                 return read_output_folder
+            written = [*p.glob("*.pm.dcm"), *p.glob("*.seg.dcm")]  # names --dicom-out gives
+            if any(_is_dicom_result(f) for f in sorted(written)[:_MAX_FILES_CHECKED]):
+                return read_dicom_results
             if _has_dicom(p) or _has_series_nifti(p):
                 return read_series
             return None
@@ -46,7 +55,7 @@ def napari_get_reader(path: str | list[str]) -> Callable[[Any], LayerData] | Non
             if _is_nifti(p):
                 return read_series if _nifti_ndim(p) == 4 and _sidecar(p).is_file() else None
             if _is_dicom(p):
-                return read_series
+                return read_dicom_results if _is_dicom_result(p) else read_series
     except OSError:
         return None
     return None
@@ -100,6 +109,37 @@ def read_output_folder(path: str | list[str]) -> LayerData:
             )
         exam.session.adopt(rois)
         layers.append(exam.labels_layer(rois.labels))
+    return layers
+
+
+def read_dicom_results(path: str | list[str]) -> LayerData:
+    """discT2's DICOM results: Parametric Maps as images (unit in the metadata), SEG as labels."""
+    from types import SimpleNamespace
+
+    from discT2.io.dicom_results import read_dicom_results as read
+
+    if isinstance(path, (list, tuple)):
+        path = path[0]
+    results = read(path)
+    assert results.affine is not None
+    shape = next(iter(results.maps.values()), results.labels).shape  # type: ignore[union-attr]
+    t2map = results.t2map()
+    grid = SimpleNamespace(shape=shape, affine=results.affine)
+    exam = Exam(exam_name(path), t2map=t2map, grid=grid, source=str(path))
+    layers: LayerData = []
+    if t2map is not None:
+        layers += exam.map_layers()
+    else:
+        for attribute, values in results.maps.items():
+            meta = exam._meta(_MAP_ROLES[attribute])
+            meta.update(colormap="gray")
+            layers.append((exam.frame.to_display(values), meta, "image"))
+    for _, meta, _ in layers:
+        role = meta["metadata"]["discT2"]["role"]
+        attribute = next(a for a, r in _MAP_ROLES.items() if r == role)
+        meta["metadata"]["unit"] = results.units[attribute]
+    if results.labels is not None:
+        layers.append(exam.labels_layer(results.labels))
     return layers
 
 
@@ -165,6 +205,19 @@ def _is_dicom(p: Path) -> bool:
             return fh.read(4) == b"DICM"
     except OSError:
         return False
+
+
+def _is_dicom_result(p: Path) -> bool:
+    """A Parametric Map or Segmentation file (what ``--dicom-out`` writes)."""
+    if not _is_dicom(p):
+        return False
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+    except Exception:  # pydicom raises many types for broken files; not ours then
+        return False
+    return str(ds.get("SOPClassUID", "")) in _RESULT_CLASSES
 
 
 def _files(folder: Path) -> Iterator[Path]:
