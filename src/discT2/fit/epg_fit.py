@@ -115,9 +115,17 @@ def fit_epg(
             profile,
         )
 
-    outs = tuple(np.full(n_vox, np.nan, dtype=np.float32) for _ in range(5))
-    flags = np.full(n_vox, np.uint16(FitFlag.MASKED), dtype=np.uint16)
-    b1_out = np.full(n_vox, np.nan, dtype=np.float32)
+    outs = tuple(np.empty(n_vox, dtype=np.float32) for _ in range(5))
+    flags = np.empty(n_vox, dtype=np.uint16)
+    b1_out = np.empty(n_vox, dtype=np.float32)
+    final = (*outs, flags, b1_out)
+    # one T1 (the usual case) writes straight into the outputs; a T1 map fits group by group
+    # into scratch arrays and merges each group's voxels
+    single = len(groups) == 1 and groups[0][1] is None
+    if not single:
+        for arr in (*outs, b1_out):
+            arr.fill(np.nan)
+        flags.fill(np.uint16(FitFlag.MASKED))
     n_fit = n_vox if flat_mask is None else int(np.count_nonzero(flat_mask))
     passes = 2 if mode == "smooth" else 1
     tracker = _Progress(progress, passes * n_fit)
@@ -131,15 +139,17 @@ def fit_epg(
             mode = "voxel"
             tracker.total = n_fit + tracker.done
     if mode == "voxel":
+        b1_sd = np.empty(n_vox, dtype=np.float32)  # the kernel's eighth output, not kept
         for t1, group_mask in groups:
-            part = _blank(n_vox, 8)
+            part = (*final, b1_sd) if single else _blank(n_vox, 8)
             dictionary = dictionary_for(t1)
             run_chunks(
                 lambda y, m, o, d=dictionary: epg_block(y, m, d, sigma, min_r2, o),
                 flat, used, _and(flat_mask, group_mask), part,
                 chunk_size=chunk_size, workers=workers, progress=tracker.step(),
             )  # fmt: skip
-            _merge(outs, flags, b1_out, part, part[6], _and(flat_mask, group_mask))
+            if not single:
+                _merge(final, part[:7], _and(flat_mask, group_mask))
     else:
         fixed = (
             np.full(n_vox, float(mode), dtype=np.float64) if isinstance(mode, float) else b1_field
@@ -148,7 +158,7 @@ def fit_epg(
             info["b1_source"] = "given (fixed everywhere)"
         for t1, group_mask in groups:
             # the B1 field rides along as a seventh "output": run_chunks slices it per chunk
-            part = (*_blank(n_vox, 6), fixed)
+            part = (*final[:6], fixed) if single else (*_blank(n_vox, 6), fixed)
             dictionary = dictionary_for(t1)
             run_chunks(
                 lambda y, m, o, d=dictionary: epg_fixed_b1_block(
@@ -157,11 +167,16 @@ def fit_epg(
                 flat, used, _and(flat_mask, group_mask), part,
                 chunk_size=chunk_size, workers=workers, progress=tracker.step(),
             )  # fmt: skip
-            _merge(outs, flags, b1_out, part, fixed.astype(np.float32), _and(flat_mask, group_mask))
+            if not single:
+                _merge(final[:6], part[:6], _and(flat_mask, group_mask))
+        # the B1 each voxel's T2 was fitted with; none where the fit failed or was masked
+        bad = (flags & np.uint16(FitFlag.FAILED | FitFlag.MASKED)) != 0
+        np.copyto(b1_out, fixed, casting="same_kind")
+        b1_out[bad] = np.nan
     info["b1_mode"] = mode if isinstance(mode, str) else "fixed"
     info["b1_range_used"] = [float(b1_range[0]), float(b1_range[1])]
     info["epg_grid"] = dictionary_for(groups[0][0]).grid
-    return (*outs, flags, b1_out), info
+    return final, info
 
 
 # -- protocol ------------------------------------------------------------------------------------
@@ -395,17 +410,11 @@ def _and(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
     return a & b
 
 
-def _merge(outs, flags, b1_out, part, b1_part, where) -> None:
+def _merge(final: tuple[np.ndarray, ...], part: tuple[np.ndarray, ...], where) -> None:
+    """Copy one T1 group's voxels from its scratch outputs into the final ones."""
     sel = slice(None) if where is None else where
-    for dst, src in zip(outs, part[:5], strict=True):
+    for dst, src in zip(final, part, strict=True):
         dst[sel] = src[sel]
-    flags[sel] = part[5][sel]
-    b1_out[sel] = b1_part[sel]
-    failed = (flags[sel] & np.uint16(FitFlag.FAILED | FitFlag.MASKED)) != 0
-    if np.any(failed):
-        b1_sel = b1_out[sel]
-        b1_sel[failed] = np.nan
-        b1_out[sel] = b1_sel
 
 
 def _is_angle(value: Any) -> bool:
