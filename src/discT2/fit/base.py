@@ -28,6 +28,7 @@ from discT2.errors import (
     ShapeMismatchError,
 )
 from discT2.fit import _common
+from discT2.fit._checks import bounds, opt_positive
 from discT2.fit._engine import default_workers, run_chunks
 from discT2.fit.epg_fit import fit_epg
 from discT2.fit.epg_options import EPGOptions
@@ -159,14 +160,14 @@ class T2Model:
         self._te = te
         self.method = method
         self.skip_first_echo = bool(skip_first_echo)
-        self.max_te_ms = _opt_positive("max_te_ms", max_te_ms)
+        self.max_te_ms = opt_positive("T2Model", "max_te_ms", max_te_ms)
         if isinstance(min_echoes, bool) or not isinstance(min_echoes, (int, np.integer)):
             raise InputError(f"T2Model: min_echoes must be an integer; got {min_echoes!r}")
         self.min_echoes = int(min_echoes)
         if self.min_echoes < 2:
             raise InputError(f"T2Model: min_echoes must be at least 2; got {min_echoes}")
-        self.t2_bounds_ms = _bounds("t2_bounds_ms", t2_bounds_ms)
-        self.sigma = _opt_positive("sigma", sigma)
+        self.t2_bounds_ms = bounds("T2Model", "t2_bounds_ms", t2_bounds_ms)
+        self.sigma = opt_positive("T2Model", "sigma", sigma)
         self.epg = _epg_options(epg, epg_shorthands)
         if not (isinstance(min_r2, (int, float)) and 0.0 <= float(min_r2) <= 1.0):
             raise InputError(f"T2Model: min_r2 must be a number in [0, 1]; got {min_r2!r}")
@@ -740,27 +741,3 @@ def _echo_times(value: Any) -> np.ndarray:
         raise EchoTimeError(f"echo times must be strictly increasing (ms); got {te.tolist()}")
     te.flags.writeable = False
     return te
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-def _opt_positive(name: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    if not _is_number(value) or not math.isfinite(value) or value <= 0:
-        raise InputError(f"T2Model: {name} must be a positive number; got {value!r}")
-    return float(value)
-
-
-def _bounds(name: str, value: Any) -> tuple[float, float]:
-    try:
-        lo, hi = value
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"T2Model: {name} must be a pair (low, high); got {value!r}") from exc
-    if not (_is_number(lo) and _is_number(hi)) or not (0 < lo < hi < math.inf):
-        raise InputError(
-            f"T2Model: {name} must be finite numbers with 0 < low < high; got {value!r}"
-        )
-    return float(lo), float(hi)

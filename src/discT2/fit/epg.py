@@ -398,8 +398,8 @@ def _interpolate(atoms, xt, xb, a, da_t, da_b):
 
 
 @njit(cache=True, nogil=True)
-def _var_log_t2(a, gt, gb, use_b1):
-    """The log-T2 diagonal element of ``(J^T J)^-1`` for Jacobian columns (a, gt, gb)."""
+def _normal_sums(a, gt, gb):
+    """The six distinct entries of ``J^T J`` for Jacobian columns (a, gt, gb)."""
     s_aa = 0.0
     s_at = 0.0
     s_ab = 0.0
@@ -413,15 +413,27 @@ def _var_log_t2(a, gt, gb, use_b1):
         s_tt += gt[k] * gt[k]
         s_tb += gt[k] * gb[k]
         s_bb += gb[k] * gb[k]
+    return s_aa, s_at, s_ab, s_tt, s_tb, s_bb
+
+
+@njit(cache=True, nogil=True)
+def _det3(s_aa, s_at, s_ab, s_tt, s_tb, s_bb):
+    return (
+        s_aa * (s_tt * s_bb - s_tb * s_tb)
+        - s_at * (s_at * s_bb - s_tb * s_ab)
+        + s_ab * (s_at * s_tb - s_tt * s_ab)
+    )
+
+
+@njit(cache=True, nogil=True)
+def _var_log_t2(a, gt, gb, use_b1):
+    """The log-T2 diagonal element of ``(J^T J)^-1`` for Jacobian columns (a, gt, gb)."""
+    s_aa, s_at, s_ab, s_tt, s_tb, s_bb = _normal_sums(a, gt, gb)
     det2 = s_aa * s_tt - s_at * s_at
     if use_b1:
         # cofactor of the (t, t) element of the 3x3 normal matrix
         cof = s_aa * s_bb - s_ab * s_ab
-        det3 = (
-            s_aa * (s_tt * s_bb - s_tb * s_tb)
-            - s_at * (s_at * s_bb - s_tb * s_ab)
-            + s_ab * (s_at * s_tb - s_tt * s_ab)
-        )
+        det3 = _det3(s_aa, s_at, s_ab, s_tt, s_tb, s_bb)
         if det3 > 1e-10 * s_aa * s_tt * s_bb:
             return cof / det3
     if det2 > 0.0:
@@ -574,24 +586,8 @@ def _refine_block(
 @njit(cache=True, nogil=True)
 def _var_b1(a, gt, gb):
     """The B1 diagonal element of ``(J^T J)^-1`` for Jacobian columns (a, gt, gb)."""
-    s_aa = 0.0
-    s_at = 0.0
-    s_ab = 0.0
-    s_tt = 0.0
-    s_tb = 0.0
-    s_bb = 0.0
-    for k in range(a.shape[0]):
-        s_aa += a[k] * a[k]
-        s_at += a[k] * gt[k]
-        s_ab += a[k] * gb[k]
-        s_tt += gt[k] * gt[k]
-        s_tb += gt[k] * gb[k]
-        s_bb += gb[k] * gb[k]
-    det3 = (
-        s_aa * (s_tt * s_bb - s_tb * s_tb)
-        - s_at * (s_at * s_bb - s_tb * s_ab)
-        + s_ab * (s_at * s_tb - s_tt * s_ab)
-    )
+    s_aa, s_at, s_ab, s_tt, s_tb, s_bb = _normal_sums(a, gt, gb)
+    det3 = _det3(s_aa, s_at, s_ab, s_tt, s_tb, s_bb)
     if det3 > 1e-10 * s_aa * s_tt * s_bb:
         return (s_aa * s_tt - s_at * s_at) / det3
     return math.inf

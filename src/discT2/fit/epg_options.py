@@ -14,6 +14,7 @@ import numpy as np
 
 from discT2.epg import sinc_slice_profile
 from discT2.errors import InputError
+from discT2.fit._checks import bounds, is_number, opt_angle, opt_positive
 
 __all__ = ["DEFAULT_T1_MS", "EPGOptions", "SliceProfile"]
 
@@ -26,6 +27,7 @@ DEFAULT_T1_MS = 1000.0
 SliceProfile = tuple[tuple[float, ...], tuple[float, ...]]
 
 _B1_MODES = ("smooth", "voxel")
+_OWNER = "EPGOptions"
 
 
 @dataclass(frozen=True)
@@ -87,11 +89,11 @@ class EPGOptions:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "refocusing_deg", _opt_angle("refocusing_deg", self.refocusing_deg))
-        set_(self, "excitation_deg", _opt_angle("excitation_deg", self.excitation_deg))
+        set_(self, "refocusing_deg", opt_angle(_OWNER, "refocusing_deg", self.refocusing_deg))
+        set_(self, "excitation_deg", opt_angle(_OWNER, "excitation_deg", self.excitation_deg))
         set_(self, "t1_ms", _t1(self.t1_ms))
-        set_(self, "echo_spacing_ms", _opt_positive("echo_spacing_ms", self.echo_spacing_ms))
-        set_(self, "b1_bounds", _bounds("b1_bounds", self.b1_bounds))
+        set_(self, "echo_spacing_ms", opt_positive(_OWNER, "echo_spacing_ms", self.echo_spacing_ms))
+        set_(self, "b1_bounds", bounds(_OWNER, "b1_bounds", self.b1_bounds))
         set_(self, "_profile", _slice_profile(self.slice_profile))
         b1 = self.b1
         if isinstance(b1, str):
@@ -99,11 +101,11 @@ class EPGOptions:
                 raise InputError(
                     f"EPGOptions: b1 must be 'smooth', 'voxel' or a number; got {b1!r}"
                 )
-        elif _is_number(b1) and math.isfinite(b1) and b1 > 0:
+        elif is_number(b1) and math.isfinite(b1) and b1 > 0:
             set_(self, "b1", float(b1))
         else:
             raise InputError(f"EPGOptions: b1 must be 'smooth', 'voxel' or a number; got {b1!r}")
-        fwhm = _opt_positive("b1_fwhm_mm", self.b1_fwhm_mm)
+        fwhm = opt_positive(_OWNER, "b1_fwhm_mm", self.b1_fwhm_mm)
         if fwhm is None:
             raise InputError("EPGOptions: b1_fwhm_mm must be a positive number of mm")
         set_(self, "b1_fwhm_mm", fwhm)
@@ -139,38 +141,6 @@ class EPGOptions:
         }
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-def _opt_positive(name: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    if not _is_number(value) or not math.isfinite(value) or value <= 0:
-        raise InputError(f"EPGOptions: {name} must be a positive number; got {value!r}")
-    return float(value)
-
-
-def _opt_angle(name: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    if not (_is_number(value) and math.isfinite(value) and 0 < value <= 180):
-        raise InputError(f"EPGOptions: {name} must be an angle in (0, 180] degrees; got {value!r}")
-    return float(value)
-
-
-def _bounds(name: str, value: Any) -> tuple[float, float]:
-    try:
-        lo, hi = value
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"EPGOptions: {name} must be a pair (low, high); got {value!r}") from exc
-    if not (_is_number(lo) and _is_number(hi)) or not (0 < lo < hi < math.inf):
-        raise InputError(
-            f"EPGOptions: {name} must be finite numbers with 0 < low < high; got {value!r}"
-        )
-    return float(lo), float(hi)
-
-
 def _t1(value: Any) -> float | np.ndarray:
     if isinstance(value, np.ndarray) and value.ndim > 0:
         if not np.issubdtype(value.dtype, np.number):
@@ -184,7 +154,7 @@ def _t1(value: Any) -> float | np.ndarray:
         t1 = t1.copy()
         t1.flags.writeable = False
         return t1
-    t1_scalar = _opt_positive("t1_ms", value)
+    t1_scalar = opt_positive(_OWNER, "t1_ms", value)
     if t1_scalar is None:
         raise InputError("EPGOptions: t1_ms must be a positive number of ms or a map")
     return t1_scalar
