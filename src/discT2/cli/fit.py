@@ -13,21 +13,36 @@ import sys
 import warnings
 from collections.abc import Callable
 
-import numpy as np
-
-from discT2.fit import FIT_METHODS, T2Model
-from discT2.io import load_series
-from discT2.maps import FitFlag
+from discT2.cli._choices import FIT_METHODS
+from discT2.cli._parser import Example
 
 __all__ = ["add_parser", "run"]
 
 logger = logging.getLogger(__name__)
 
 
+#: Shown by ``discT2 fit --help`` and on the command-line reference page.
+EXAMPLES = (
+    Example(
+        "discT2 fit sample_data/S01/baseline/dicom -o fit/",
+        "T2 maps of the one multi-echo series in a DICOM folder (background masked)",
+    ),
+    Example(
+        "discT2 fit sample_data/S02/baseline/dicom -o fit_epg/ --method epg --slice-profile sinc",
+        "the stimulated-echo (EPG) model, with the slice profile",
+    ),
+    Example(
+        "discT2 fit sample_data/S01/baseline/dicom -o fit_short/ --series 12 --max-te 100",
+        "series 12 of the folder, echoes up to 100 ms",
+    ),
+)
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``discT2 fit``."""
     p = subparsers.add_parser(
         "fit",
+        examples=EXAMPLES,
         help="fit T2 maps to one multi-echo series",
         description="Fit per-voxel T2 maps to one multi-echo series (DICOM folder or NIfTI).",
     )
@@ -74,6 +89,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Load, fit, write; returns the exit status."""
+    import numpy as np
+
+    from discT2.fit import T2Model
+    from discT2.io import load_series
+    from discT2.maps import FitFlag
+
     quiet = bool(getattr(args, "quiet", False) or args.fit_quiet)
     series = load_series(args.path, series=args.series)
     model = T2Model(
