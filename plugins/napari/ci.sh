@@ -37,10 +37,10 @@ if [ "$need" = 1 ]; then
 fi
 t1=$(date +%s)
 
-# 2. Python: discT2 and the plugin, editable, with napari[pyqt6] and the test tools.
-[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -e . -e "plugins/napari[test]"
+# 2. Python: the documented install (make napari-install: napari, discT2 and the plugin in one
+#    environment), then the test tools.
+make napari-install PYTHON="$PYTHON" NAPARI_VENV="$VENV"
+"$VENV/bin/python" -m pip install -q -e "plugins/napari[test]"
 t2=$(date +%s)
 
 # 3. The manifest is valid and every command it names imports.

@@ -59,6 +59,7 @@ class ReviewWidget(QWidget):
 
         self.baseline_box = QComboBox()
         self.followup_box = QComboBox()
+        self.followup_box.setPlaceholderText("open the follow-up exam")
         self.reader_edit = QLineEdit()
         self.reader_edit.setPlaceholderText("your name (recorded with every disc)")
         self.propagate_button = QPushButton("propagate baseline ROIs")
@@ -145,7 +146,8 @@ class ReviewWidget(QWidget):
         self._exams = exams
         for box, exam, default in (
             (self.baseline_box, keep[0], 0),
-            (self.followup_box, keep[1], len(exams) - 1),
+            # The last exam opened; none while only one is open (not the baseline itself).
+            (self.followup_box, keep[1], len(exams) - 1 if len(exams) > 1 else -1),
         ):
             box.blockSignals(True)
             box.clear()
