@@ -1,6 +1,6 @@
 """``run_study``: every exam of a study, in parallel, fault-isolated and resumable; then the tables.
 
-Output folder ``DIR`` (DESIGN.md section 6)::
+Output folder ``DIR`` (docs/reference/formats.md)::
 
     DIR/<subject>/<visit>/   each exam (see :mod:`discT2.study.exam`)
     DIR/measurements.csv     every measured exam x disc x ROI (DESIGN columns, then QA columns)
