@@ -55,7 +55,7 @@ class CommandParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\nSee '{self.prog} --help'.\n")
 
 
-_KEYWORD = re.compile(r"\b([a-z][a-z0-9_]*)=(?=[\s(]|$)")
+_KEYWORD = re.compile(r"(?<![\w.-])([a-z][a-z0-9_]*)=(?!=)(\S?)")
 
 
 def option_names(message: str, parser: argparse.ArgumentParser) -> str:
@@ -75,19 +75,26 @@ def option_names(message: str, parser: argparse.ArgumentParser) -> str:
     Returns
     -------
     str
-        The message with ``name=`` replaced by ``--name`` where that option exists.
+        The message with ``name=`` replaced by ``--name`` (``name=value`` by ``--name value``)
+        where that option exists.
 
     Examples
     --------
     >>> p = argparse.ArgumentParser()
     >>> _ = p.add_argument("--series")
+    >>> _ = p.add_argument("--min-echoes")
     >>> option_names("2 series found; choose one with series= (number or UID)", p)
     '2 series found; choose one with --series (number or UID)'
+    >>> option_names("nlls with min_echoes=3 needs 3 echoes; affine= is not an option", p)
+    'nlls with --min-echoes 3 needs 3 echoes; affine= is not an option'
     """
     options = {o for action in parser._actions for o in action.option_strings}
 
     def replace(match: re.Match) -> str:
         option = "--" + match.group(1).replace("_", "-")
-        return option if option in options else match.group(0)
+        if option not in options:
+            return match.group(0)
+        value = match.group(2)  # the first character of a value written right after the '='
+        return f"{option} {value}" if value and value != "(" else option + value
 
     return _KEYWORD.sub(replace, message)
