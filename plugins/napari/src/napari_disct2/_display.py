@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from napari_disct2._exam import role_of
 
 __all__ = ["show_scales"]
 
-_CONNECTED = "_disct2_show_scales"
+_CONNECTED: weakref.WeakSet = weakref.WeakSet()  # viewers whose new layers get a colour bar
 
 
 def show_scales(viewer: Any) -> None:
@@ -21,9 +22,9 @@ def show_scales(viewer: Any) -> None:
     (overlays.scale_bar if overlays is not None else viewer.scale_bar).visible = True
     for layer in viewer.layers:
         _colour_bar(layer)
-    if not getattr(viewer, _CONNECTED, False):
+    if viewer not in _CONNECTED:
         viewer.layers.events.inserted.connect(lambda event: _colour_bar(event.value))
-        setattr(viewer, _CONNECTED, True)
+        _CONNECTED.add(viewer)
 
 
 def _colour_bar(layer: Any) -> None:

@@ -16,6 +16,7 @@ from magicgui.widgets import (
 )
 
 from discT2 import FIT_METHODS, T2Map, fit_t2
+from napari_disct2._display import show_scales
 from napari_disct2._exam import Exam, exams_in, layers_of
 from napari_disct2._work import Jobs
 
@@ -34,6 +35,7 @@ class FitWidget(Container):
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__(labels=True)
         self.viewer = napari_viewer
+        show_scales(napari_viewer)  # scale bar and T2 colour bar on, as in `make napari`
         self.jobs = Jobs(on_error=self._failed)
         self.last_map: T2Map | None = None
         self.exam_choice = ComboBox(label="exam", choices=self._exam_choices)
