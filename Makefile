@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint install docs docs-install
+.PHONY: demo test lint install docs docs-install napari napari-install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,18 @@ docs-install: $(BIN)/python
 # The documentation site, warnings as errors (the API and CLI pages are written at build time).
 docs: docs-install
 	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+
+# napari, discT2 and its napari plugin in one environment (.venv-napari). discT2 is installed from
+# this checkout in the same pip call as the plugin, so pip never looks for it on a package index.
+# On Linux napari needs an X server and Qt's xcb libraries (README: "The napari plugin").
+NAPARI_VENV ?= .venv-napari
+NAPARI_BIN := $(NAPARI_VENV)/bin
+
+napari-install:
+	[ -x $(NAPARI_BIN)/python ] || $(PYTHON) -m venv $(NAPARI_VENV)
+	$(NAPARI_BIN)/python -m pip install -q --upgrade pip
+	$(NAPARI_BIN)/python -m pip install -q -e ".[napari]" -e plugins/napari
+
+# Open napari on the bundled sample exam with the plugin's widgets docked.
+napari: napari-install
+	$(NAPARI_BIN)/python -m napari_disct2

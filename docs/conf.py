@@ -50,7 +50,8 @@ templates_path: list[str] = []
 
 # Markdown (MyST): ``:::`` fences for admonitions, definition lists, and anchors for headings
 # down to ### so that pages can link to sections (``rois.md#2-the-five-rois``).
-myst_enable_extensions = ["colon_fence", "deflist"]
+# dollarmath and amsmath: formulas in $...$, $$...$$ and \begin{align} blocks render as maths.
+myst_enable_extensions = ["colon_fence", "deflist", "dollarmath", "amsmath"]
 myst_heading_anchors = 3
 
 # Python API: numpydoc renders the docstrings; signatures without type hints (the docstrings

@@ -2,9 +2,10 @@
 
 At ``builder-inited`` it writes ``reference/cli.rst``: the global options, then for every
 sub-command (in the order of ``discT2 --help``) its description, usage and every option as a
-Sphinx ``option`` (so ``:option:`discT2 fit --method``` links to it), followed by the examples
-in ``reference/cli_examples/<command>.md`` when that file exists. A new sub-command therefore
-appears without editing the docs; a sub-command without an examples file is reported as a
+Sphinx ``option`` (so ``:option:`discT2 fit --method``` links to it), then its examples: those the
+sub-command's parser carries (``examples=``, the ones ``discT2 COMMAND --help`` prints), followed
+by the notes in ``reference/cli_examples/<command>.md`` when that file exists. A new sub-command
+therefore appears without editing the docs; a sub-command without examples is reported as a
 warning (the build runs with warnings as errors), so every command keeps its examples.
 """
 
@@ -87,12 +88,21 @@ def _option_lines(parser: argparse.ArgumentParser) -> list[str]:
     return lines
 
 
+def _example_lines(parser: argparse.ArgumentParser) -> list[str]:
+    """The parser's examples (``discT2.cli._parser.Example``) as a list of console blocks."""
+    lines: list[str] = []
+    for example in getattr(parser, "examples", ()):
+        lines += [f"- {_escape(example.what)}", "", "  .. code-block:: console", ""]
+        lines += [f"     $ {example.command}", ""]
+    return lines
+
+
 def _literal(text: str) -> list[str]:
     return ["::", "", *_indent(text.rstrip("\n").splitlines()), ""]
 
 
 def build_page(srcdir: Path) -> tuple[str, list[str]]:
-    """The page's reStructuredText and the sub-commands that have no examples file."""
+    """The page's reStructuredText and the sub-commands that have no examples."""
     from discT2.cli import get_parser
 
     # argparse wraps usage lines at the terminal width: fix it so every build writes the same page.
@@ -136,18 +146,13 @@ def _build_page(parser: argparse.ArgumentParser, srcdir: Path) -> tuple[str, lis
         lines += [f".. program:: discT2 {name}", "", *_option_lines(sub)]
         if sub.epilog:
             lines += [_escape(sub.epilog), ""]
-        examples = srcdir / EXAMPLES_DIR / f"{name}.md"
-        if examples.is_file():
-            lines += [
-                "Examples",
-                "^^^^^^^^",
-                "",
-                f".. include:: cli_examples/{name}.md",
-                "   :parser: myst_parser.sphinx_",
-                "",
-            ]
+        examples = _example_lines(sub)
+        if examples:
+            lines += ["Examples", "^^^^^^^^", "", *examples]
         else:
             missing.append(name)
+        if (srcdir / EXAMPLES_DIR / f"{name}.md").is_file():
+            lines += [f".. include:: cli_examples/{name}.md", "   :parser: myst_parser.sphinx_", ""]
     return "\n".join(lines) + "\n", missing
 
 
@@ -160,7 +165,9 @@ def write_page(app: Sphinx) -> None:
         path.write_text(text, encoding="utf-8")
     for name in missing:
         logger.warning(
-            "discT2 %s has no examples: write %s/%s.md", name, EXAMPLES_DIR, name, type="discT2"
+            "discT2 %s has no examples: give its parser examples=(Example(...), ...)",
+            name,
+            type="discT2",
         )
 
 

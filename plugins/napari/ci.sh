@@ -17,6 +17,7 @@ t0=$(date +%s)
 # 1. System packages: Xvfb, the Qt xcb platform's libraries, Mesa. Skipped when present.
 need=0
 command -v Xvfb >/dev/null || need=1
+command -v make >/dev/null || need=1
 for so in libxcb-icccm.so.4 libxcb-keysyms.so.1 libxcb-cursor.so.0 libxkbcommon-x11.so.0 \
           libGL.so.1 libEGL.so.1 libOpenGL.so.0; do
   ldconfig -p | grep -q "$so" || need=1
@@ -29,7 +30,7 @@ if [ "$need" = 1 ]; then
   fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    python3-venv xvfb xauth \
+    python3-venv make xvfb xauth \
     libgl1 libglx-mesa0 libgl1-mesa-dri libegl1 libopengl0 \
     libdbus-1-3 libfontconfig1 libglib2.0-0 libx11-xcb1 libxkbcommon-x11-0 \
     libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 \
@@ -37,10 +38,10 @@ if [ "$need" = 1 ]; then
 fi
 t1=$(date +%s)
 
-# 2. Python: discT2 and the plugin, editable, with napari[pyqt6] and the test tools.
-[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -e . -e "plugins/napari[test]"
+# 2. Python: the documented install (make napari-install: napari, discT2 and the plugin in one
+#    environment), then the test tools.
+make napari-install PYTHON="$PYTHON" NAPARI_VENV="$VENV"
+"$VENV/bin/python" -m pip install -q -e "plugins/napari[test]"
 t2=$(date +%s)
 
 # 3. The manifest is valid and every command it names imports.

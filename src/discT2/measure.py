@@ -17,10 +17,10 @@ __all__ = ["DEFAULT_T2_RANGE_MS", "MEASURE_COLUMNS", "measure"]
 
 logger = logging.getLogger(__name__)
 
-#: Plausible T2 in discs (domain.md section 2.5 step 6): outside it a voxel is excluded.
+#: Plausible T2 in discs: outside it a voxel is excluded.
 DEFAULT_T2_RANGE_MS: tuple[float, float] = (5.0, 1000.0)
 
-#: The first columns of the table, as ``measurements.csv`` (DESIGN.md section 6) without the
+#: The first columns of the table, as ``measurements.csv`` (docs/reference/formats.md) without the
 #: exam columns (subject, visit, months, role) that the study runner adds in front.
 MEASURE_COLUMNS: tuple[str, ...] = (
     "level",

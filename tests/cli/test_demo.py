@@ -46,3 +46,8 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
         if r["roi"] == "NP" and r["endpoint"] == "change_pct"
     }
     assert np_change["MSC"] > 5 > 0 > np_change["sham"]
+    # A second demo with nothing changed reuses every exam and warns about nothing (it used to
+    # say it removed the trial table "made from earlier measurements").
+    assert main(["-q", "demo", "--out", str(out)]) == 0
+    assert "WARNING" not in capsys.readouterr().err
+    assert (out / "trial_table.csv").is_file()

@@ -1,6 +1,7 @@
 """``discT2 info``: one line per series, through ``main([...])``."""
 
 import numpy as np
+import pydicom
 import pytest
 
 from discT2 import MultiEchoSeries
@@ -82,3 +83,17 @@ def test_main_leaves_the_callers_logging_as_it_was(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="discT2"):
         logging.getLogger("discT2.study").info("seen by the caller")
     assert "seen by the caller" in caplog.text
+
+
+def test_info_on_a_single_echo_folder_says_it_once(tmp_path, capsys):
+    folder = tmp_path / "first_echo"
+    folder.mkdir()
+    files = write_dicom_series(_series(n_echoes=2), tmp_path / "both", vendor="siemens")
+    for f in files:
+        if int(pydicom.dcmread(f, stop_before_pixels=True).EchoNumbers) == 1:
+            f.rename(folder / f.name)
+    assert main(["info", str(folder)]) == 1
+    captured = capsys.readouterr()
+    both = captured.out + captured.err
+    assert both.count("has a single echo") == 1
+    assert "no multi-echo series that can be loaded" in captured.err

@@ -9,6 +9,9 @@ after the language (the convention is described in ``docs/contributing.md``):
   expected lines is only required to succeed.
 - ```` ```bash run ````: the whole block runs in ``bash -euo pipefail`` and must succeed.
 - ```` ```python run ````: executed; must not raise.
+- ```` ```python run script=NAME.py ````: saved as ``NAME.py`` and run as a script,
+  ``python NAME.py`` (a process of its own, ``__name__ == "__main__"``); must succeed. Every Python
+  example of the documentation is a script, so that it works when a reader saves it to a file.
 - ```` ```pycon run ````: a doctest; the output must match.
 
 The blocks of a page run in order, in one fresh temporary folder: files and shell variables
@@ -52,6 +55,7 @@ class Block:
     code: str
     path: Path
     line: int  # 1-based line of the opening fence
+    script: str | None = None  # python blocks run as a script file of this name
 
     @property
     def where(self) -> str:
@@ -82,7 +86,10 @@ def runnable_blocks(text: str, path: Path) -> list[Block]:
             j += 1
         if len(words) >= 2 and words[0] in RUNNABLE_LANGUAGES and "run" in words[1:]:
             code = textwrap.dedent("\n".join(body)) + "\n"
-            blocks.append(Block(words[0], code, path, i + 1))
+            script = next(
+                (w.removeprefix("script=") for w in words if w.startswith("script=")), None
+            )
+            blocks.append(Block(words[0], code, path, i + 1, script))
         i = j + 1
     return blocks
 
@@ -232,6 +239,9 @@ class PageSession:
                     )
         elif block.language == "bash":
             self.shell(block.code, block.where)
+        elif block.language == "python" and block.script:
+            (self.folder / block.script).write_text(block.code, encoding="utf-8")
+            self.shell(f"python {shlex.quote(block.script)}", block.where)
         elif block.language == "python":
             code = compile(block.code, block.where, "exec")
             with _warnings_shown(), _chdir(self.folder):
@@ -355,6 +365,34 @@ def test_discT2_on_the_path_is_the_package_under_test(tmp_path):
 
 
 # --- the pages ------------------------------------------------------------------------------
+
+
+def test_python_script_blocks_run_as_scripts(tmp_path):
+    session = PageSession.create(tmp_path / "page")
+    (block,) = runnable_blocks(
+        "```python run script=s.py\nimport sys\nassert __name__ == '__main__'\n"
+        "assert sys.argv[0] == 's.py'\nopen('done', 'w').close()\n```\n",
+        tmp_path / "p.md",
+    )
+    assert block.script == "s.py"
+    session.run(block)
+    assert (session.folder / "done").is_file()
+    (failing,) = runnable_blocks("```python run script=f.py\nraise SystemExit(3)\n```\n", tmp_path)
+    with pytest.raises(pytest.fail.Exception):
+        session.run(failing)
+
+
+def test_every_python_example_of_the_docs_runs_as_a_script():
+    for page in DOCS.rglob("*.md"):
+        if "_build" in page.parts:
+            continue
+        for n, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            m = _FENCE.match(line)
+            words = m["info"].split() if m else []
+            if words and words[0] in ("python", "py", "python3", "pycon", "ipython"):
+                assert "run" in words[1:], f"{page}:{n}: a Python example that is not run"
+                if words[0] != "pycon":
+                    assert any(w.startswith("script=") for w in words), f"{page}:{n}: not a script"
 
 
 def test_the_tutorials_have_runnable_code():

@@ -9,7 +9,7 @@ sagittal slices) with partial volume from supersampling, then S = PD exp(-TE / T
 Rician noise. A follow-up exam applies a known rigid transform to the anatomy.
 
 Ground truth: the disc corners in RAS mm, and the true bands (label ``10 n + k`` as in
-``rois.nii.gz``) from point-in-polygon tests on the band quadrilaterals of DESIGN.md section 4,
+``rois.nii.gz``) from point-in-polygon tests on the band quadrilaterals of docs/methods/rois.md,
 computed here independently of discT2's own band code.
 """
 
@@ -167,7 +167,7 @@ def _ellipse_mask(yz, corners, frac_ap=0.62, frac_si=0.76):
 
 
 def band_quads(corners, fractions=(0, 0.2, 0.4, 0.6, 0.8, 1.0)):
-    """The five band quadrilaterals S(f0) S(f1) I(f1) I(f0), as in DESIGN.md section 4."""
+    """The five band quadrilaterals S(f0) S(f1) I(f1) I(f0), as in docs/methods/rois.md."""
     c = corners
     quads = []
     for f0, f1 in itertools.pairwise(fractions):

@@ -93,3 +93,14 @@ def test_propagate_review_side_by_side_accept_adjust_save(make_napari_viewer, qt
     }
     assert {d["provenance"]["reader"] for d in doc["discs"]} == {"Reader Five"}
     assert "arm" not in json.dumps(doc).lower().replace("warm", "")
+
+
+def test_no_follow_up_is_offered_until_a_second_exam_is_open(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    base = open_sample(viewer, "exam")
+    review = add_widget(viewer, qtbot, "Follow-up review")
+    assert review.baseline is base
+    assert review.followup is None  # not the baseline itself
+    assert review.propagate() is None
+    fu = open_sample(viewer, "followup")
+    assert (review.baseline, review.followup) == (base, fu)

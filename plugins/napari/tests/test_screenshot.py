@@ -29,6 +29,13 @@ def shown(make_napari_viewer, qtbot):
         layer.visible = any(layer is x for x in layers_of(viewer, exam, "t2")) or any(
             layer is x for x in layers_of(viewer, exam, "rois")
         )
+    # The pixels of the map and the ROIs are checked: hide the scale bar and the colour bar, which
+    # the widget switches on and which may cover part of the map.
+    overlays = getattr(getattr(viewer, "canvas", None), "overlays", None)
+    (overlays.scale_bar if overlays is not None else viewer.scale_bar).visible = False
+    for layer in viewer.layers:
+        if hasattr(layer, "colorbar"):
+            layer.colorbar.visible = False
     k = next(iter(exam.session.discs.values())).slice
     widget.editor.show_slice(k)
     viewer.reset_view()

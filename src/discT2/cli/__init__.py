@@ -1,8 +1,10 @@
 """The ``discT2`` console script: one sub-command per module in this package.
 
-Each sub-command module defines ``add_parser(subparsers)``, which registers its parser and sets
-``func`` to a callable ``(args) -> int``. The commands hold no science: they parse arguments, call
-the library API, and report.
+Each sub-command module defines ``add_parser(subparsers)``, which registers its parser (with
+``examples=``, see :mod:`discT2.cli._parser`) and sets ``func`` to a callable ``(args) -> int``; a
+new sub-command is one more name in :data:`SUBCOMMANDS`. The commands hold no science: they parse
+arguments, call the library API, and report. The modules import the library inside ``func``, so
+that building the parsers (``discT2 --help``, every start) imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from discT2._version import __version__
+from discT2.cli._parser import CommandParser, option_names
 from discT2.errors import DiscT2Error
 
 __all__ = ["get_parser", "main"]
@@ -36,7 +39,7 @@ logger = logging.getLogger("discT2")
 
 def get_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``discT2`` command and all its sub-commands."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="discT2",
         description="Quantitative T2 mapping of lumbar intervertebral discs.",
     )
@@ -74,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except DiscT2Error as exc:
-        logger.error("%s", exc)
+        logger.error("%s", option_names(str(exc), _subparser(parser, args.command)))
         return 2
     except KeyboardInterrupt:
         logger.error("interrupted")
@@ -82,6 +85,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         logger.handlers[:], level, logger.propagate = saved
         logger.setLevel(level)
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of sub-command ``name``."""
+    for action in parser._actions:  # argparse has no public accessor for sub-parsers
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[name]
+    raise KeyError(name)
 
 
 if __name__ == "__main__":  # pragma: no cover

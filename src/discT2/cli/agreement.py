@@ -12,17 +12,32 @@ import logging
 import os
 from pathlib import Path
 
+from discT2.cli._parser import Example
 from discT2.errors import InputError
 
 __all__ = ["add_parser", "run"]
 
 logger = logging.getLogger(__name__)
 
+#: Shown by ``discT2 agreement --help`` and on the command-line reference page.
+EXAMPLES = (
+    Example(
+        'discT2 agreement reader1_out/ reader2_out/ -o agreement/ --label-a "reader 1" '
+        '--label-b "reader 2"',
+        "two readers placed the ROIs of the same exams (two 'discT2 run' folders)",
+    ),
+    Example(
+        "discT2 agreement session1.csv session2.csv -o retest/ --statistic median",
+        "test-retest, or one reader twice, from two measurement CSVs of 'discT2 measure'",
+    ),
+)
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``discT2 agreement``."""
     parser = subparsers.add_parser(
         "agreement",
+        examples=EXAMPLES,
         help="reader agreement of two ROI measurement sets (ICC, Bland-Altman, CV, MDC)",
         description="Compare two measurements of the same discs (two readers, one reader twice, "
         "test-retest): per ROI and per disc level, ICC(2,1) and ICC(3,1) with 95% CI, "

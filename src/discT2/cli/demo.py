@@ -11,19 +11,26 @@ import argparse
 import logging
 from pathlib import Path
 
+from discT2.cli._parser import Example
 from discT2.cli.run import add_run_options, execute
-from discT2.data import sample_study
-from discT2.report._names import REPORT_UNBLINDED
 
 __all__ = ["add_parser", "run"]
 
 logger = logging.getLogger(__name__)
 
 
+#: Shown by ``discT2 demo --help`` and on the command-line reference page.
+EXAMPLES = (
+    Example("discT2 demo", "the whole pipeline on the bundled sample, into ./discT2-demo"),
+    Example("discT2 demo --out demo2/ --workers 2", "into demo2/, two exams at a time"),
+)
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``discT2 demo``."""
     parser = subparsers.add_parser(
         "demo",
+        examples=EXAMPLES,
         help="run the whole pipeline on the bundled sample study",
         description="Run the whole pipeline on the bundled synthetic sample study (its DICOM, "
         "study.csv and arms.csv): fit, ROIs, measurements, changes, then the unblinded report "
@@ -44,6 +51,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """Run ``discT2 demo``; returns the exit status."""
     from discT2.cli import get_parser
+    from discT2.data import sample_study
+    from discT2.report._names import REPORT_UNBLINDED
 
     study = sample_study()
     logger.info("sample study: %s", study)

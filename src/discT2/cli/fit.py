@@ -8,39 +8,48 @@ Writes ``t2.nii.gz`` (ms), ``s0.nii.gz``, ``t2_sd.nii.gz``, ``r2.nii.gz``, ``rms
 from __future__ import annotations
 
 import argparse
-import inspect
 import logging
 import sys
 import warnings
 from collections.abc import Callable
+from typing import Any
 
-import numpy as np
-
+from discT2.cli._choices import EPG_DEFAULTS, FIT_DEFAULTS, FIT_METHODS
 from discT2.cli._dicom_out import add_dicom_options, write_results
+from discT2.cli._parser import Example
 from discT2.errors import InputError
-from discT2.fit import FIT_METHODS, EPGOptions, T2Model
-from discT2.io import load_series
-from discT2.io.nifti import load_map
-from discT2.maps import FitFlag
-from discT2.series import MultiEchoSeries
 
 __all__ = ["add_parser", "run"]
 
 logger = logging.getLogger(__name__)
 
-#: The model's own defaults, so that the command cannot drift from the API.
-_DEFAULTS = {
-    name: param.default
-    for name, param in inspect.signature(T2Model.__init__).parameters.items()
-    if param.default is not inspect.Parameter.empty
-}
-_EPG = EPGOptions()
+#: The model's own defaults (tests/cli/test_startup.py checks they are the library's).
+_DEFAULTS = FIT_DEFAULTS
+_EPG = EPG_DEFAULTS
+
+#: Shown by ``discT2 fit --help`` and on the command-line reference page.
+EXAMPLES = (
+    Example(
+        "discT2 fit sample_data/S01/baseline/dicom -o fit/",
+        "T2 maps of the one multi-echo series in a DICOM folder: the stimulated-echo (EPG) "
+        "model with the slice profile and a smooth B1 field, background masked",
+    ),
+    Example(
+        "discT2 fit sample_data/S02/baseline/dicom -o fit_t1/ --t1-ms 1200 --refocusing-deg 160",
+        "the same with the tissue's T1 and the protocol's refocusing angle given",
+    ),
+    Example(
+        "discT2 fit sample_data/S01/baseline/dicom -o fit_nlls/ --method nlls --max-te 100",
+        "a mono-exponential fit of the echoes up to 100 ms, to compare with older studies",
+    ),
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``discT2 fit``."""
     p = subparsers.add_parser(
         "fit",
+        examples=EXAMPLES,
         help="fit T2 maps to one multi-echo series",
         description="Fit per-voxel T2 maps to one multi-echo series (DICOM folder or NIfTI).",
     )
@@ -89,30 +98,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--excitation-deg", type=float, help="epg: nominal excitation angle (90)")
     p.add_argument(
         "--t1-ms",
-        default=str(_EPG.t1_ms),
+        default=str(_EPG["t1_ms"]),
         metavar="MS_OR_NIFTI",
         help=f"epg: assumed T1, in ms or a NIfTI T1 map (ms) on the series' grid "
-        f"(default {_EPG.t1_ms:g} ms, for disc tissue)",
+        f"(default {_EPG['t1_ms']:g} ms, for disc tissue)",
     )
     p.add_argument("--echo-spacing-ms", type=float, help="epg: echo spacing")
     p.add_argument(
         "--slice-profile",
         choices=("auto", "none", "sinc"),
-        default=str(_EPG.slice_profile),
+        default=str(_EPG["slice_profile"]),
         help="epg: 'auto' (default) models the slice profile of 2-D acquisitions "
         "(windowed-sinc pulses) and a uniform slice otherwise; 'none' a uniform slice",
     )
     p.add_argument(
         "--b1",
-        default=str(_EPG.b1),
+        default=str(_EPG["b1"]),
         metavar="smooth|voxel|VALUE",
         help="epg: B1 as a smooth field (default), free per voxel, or one fixed value",
     )
     p.add_argument(
         "--b1-fwhm-mm",
         type=float,
-        default=_EPG.b1_fwhm_mm,
-        help=f"epg: width of the B1 smoothing (default {_EPG.b1_fwhm_mm:g} mm)",
+        default=_EPG["b1_fwhm_mm"],
+        help=f"epg: width of the B1 smoothing (default {_EPG['b1_fwhm_mm']:g} mm)",
     )
     p.add_argument(
         "--min-r2",
@@ -134,6 +143,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Load, fit, write; returns the exit status."""
+    import numpy as np
+
+    from discT2.fit import EPGOptions, T2Model
+    from discT2.io import load_series
+    from discT2.maps import FitFlag
+
     quiet = bool(getattr(args, "quiet", False) or args.fit_quiet)
     series = load_series(args.path, series=args.series)
     epg = EPGOptions(
@@ -211,8 +226,12 @@ def _model_summary(prov: dict) -> str:
     )
 
 
-def _t1(value: str, series: MultiEchoSeries) -> float | np.ndarray:
-    """``--t1-ms``: a number of ms, or a NIfTI T1 map on the series' grid."""
+def _t1(value: str, series: Any) -> Any:
+    """``--t1-ms``: a number of ms, or a NIfTI T1 map (ndarray) on the series' grid."""
+    import numpy as np
+
+    from discT2.io.nifti import load_map
+
     try:
         return float(value)
     except ValueError:

@@ -6,19 +6,31 @@ import argparse
 import logging
 from pathlib import Path
 
-from discT2.errors import DicomSeriesError
-from discT2.io import find_series, is_nifti
-from discT2.io.dicom import scan_dicom
+from discT2.cli._parser import Example
 
 __all__ = ["add_parser", "run"]
 
 logger = logging.getLogger(__name__)
 
 
+#: Shown by ``discT2 info --help`` and on the command-line reference page.
+EXAMPLES = (
+    Example(
+        "discT2 info sample_data/S02/baseline/dicom",
+        "the series in an exam folder: number, vendor, echoes, matrix, voxel size",
+    ),
+    Example(
+        "discT2 info --notes sample_data/S04/baseline/dicom",
+        "also what the reader skipped (localizers, phase images) or merged",
+    ),
+)
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``discT2 info``."""
     parser = subparsers.add_parser(
         "info",
+        examples=EXAMPLES,
         help="list the multi-echo series found in a DICOM folder or NIfTI file",
         description=(
             "Print one line per multi-echo series (and per scanner-computed T2 map) found under "
@@ -36,6 +48,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Print the series; exit status 0 when a multi-echo series can be loaded, else 1."""
+    # The DICOM scanner logs its notes; this command prints them itself, once.
+    scanner = logging.getLogger("discT2.io.dicom.grouping")
+    saved_level = scanner.level
+    scanner.setLevel(max(saved_level, logging.WARNING))
+    try:
+        return _print_series(args)
+    finally:
+        scanner.setLevel(saved_level)
+
+
+def _print_series(args: argparse.Namespace) -> int:
+    from discT2.errors import DicomSeriesError
+    from discT2.io import find_series, is_nifti
+    from discT2.io.dicom import scan_dicom
+
     infos = find_series(args.path)
     for info in infos:
         print(info.summary())

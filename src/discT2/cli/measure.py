@@ -9,14 +9,29 @@ from pathlib import Path
 from typing import Any
 
 from discT2.cli._dicom_out import add_dicom_options, recorded_source, write_results
+from discT2.cli._parser import Example
 
 logger = logging.getLogger("discT2")
+
+
+#: Shown by ``discT2 measure --help`` and on the command-line reference page.
+EXAMPLES = (
+    Example(
+        "discT2 measure fit/ rois/ -o measurements.csv",
+        "T2 of every ROI (and NP, AF, whole disc) from what 'fit' and 'rois' wrote",
+    ),
+    Example(
+        "discT2 measure fit/ rois/ -o strict.csv --t2-range 10 500 --min-r2 0.95",
+        "a narrower plausible T2 range, and voxels with a poor fit left out",
+    ),
+)
 
 
 def add_parser(subparsers: Any) -> None:
     """Register ``discT2 measure``."""
     p = subparsers.add_parser(
         "measure",
+        examples=EXAMPLES,
         help="T2 statistics of the disc ROIs (tidy CSV)",
         description=(
             "Mean, median and SD of T2 in each disc ROI and in the derived NP (ROIs 2-4), AF "

@@ -16,35 +16,30 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
-
+from discT2.cli._choices import ENDPOINTS
+from discT2.cli._parser import Example
 from discT2.errors import InputError
-from discT2.report import (
-    ENDPOINTS,
-    REPORT_BLINDED,
-    REPORT_UNBLINDED,
-    change_table,
-    exam_map_figures,
-    protocol_drift,
-    read_arms,
-    read_changes,
-    read_errors,
-    read_exams,
-    read_measurements,
-    trial_table,
-    write_report,
-    write_table,
-)
 
 __all__ = ["add_parser", "run"]
 
 logger = logging.getLogger(__name__)
 
 
+#: Shown by ``discT2 report --help`` and on the command-line reference page.
+EXAMPLES = (
+    Example("discT2 report study_out/", "the blinded report of a folder 'discT2 run' wrote"),
+    Example(
+        "discT2 report study_out/ --arms sample_data/arms.csv --tau 10",
+        "after unblinding: the trial tables per arm, category threshold 10 %",
+    ),
+)
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``discT2 report``."""
     parser = subparsers.add_parser(
         "report",
+        examples=EXAMPLES,
         help="change and trial tables and the HTML report of a study folder",
         description="Make the change table, the trial table (with --arms, after unblinding) and "
         "report of a study folder that holds measurements.csv: report_BLINDED.html, or with "
@@ -107,6 +102,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Run ``discT2 report``; returns the exit status."""
+    from discT2.report import (
+        REPORT_BLINDED,
+        REPORT_UNBLINDED,
+        exam_map_figures,
+        protocol_drift,
+        read_arms,
+        read_errors,
+        read_exams,
+        read_measurements,
+        trial_table,
+        write_report,
+        write_table,
+    )
+
     folder: Path = args.dir
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder (expected a study folder with measurements.csv)")
@@ -236,6 +245,10 @@ def _run_notes(folder: Path) -> list[str]:
 
 def _changes(folder: Path, measurements, exams, args: argparse.Namespace):
     """The change table: DIR/changes.csv when it is current and has the tau asked for, else new."""
+    import numpy as np
+
+    from discT2.report import change_table, read_changes, write_table
+
     c_path = folder / "changes.csv"
     existing = read_changes(c_path) if c_path.is_file() else None
     if existing is not None:

@@ -8,15 +8,34 @@ from pathlib import Path
 from typing import Any
 
 from discT2.cli._dicom_out import add_dicom_options, recorded_source, write_results
+from discT2.cli._parser import Example
 from discT2.errors import InputError
 
 logger = logging.getLogger("discT2")
+
+
+#: Shown by ``discT2 rois --help`` and on the command-line reference page.
+EXAMPLES = (
+    Example(
+        "discT2 rois fit/ --discs sample_data/S01/baseline/truth/discs.json -o rois/",
+        "the five ROIs of each disc in a discs.json, on the maps 'discT2 fit' wrote",
+    ),
+    Example(
+        "discT2 rois fit/ --auto -o rois_auto/",
+        "find the lumbar discs automatically (flagged for review)",
+    ),
+    Example(
+        "discT2 rois sample_data/S01/baseline/dicom --auto --slices 1 -o rois_3/",
+        "on the series itself; ROIs on the mid-sagittal slice and one slice each side",
+    ),
+)
 
 
 def add_parser(subparsers: Any) -> None:
     """Register ``discT2 rois``."""
     p = subparsers.add_parser(
         "rois",
+        examples=EXAMPLES,
         help="place the 5 ROIs of each disc (writes rois.json, rois.nii.gz, discs.json)",
         description=(
             "Place the five ROIs of each disc (anterior annulus, three nucleus, posterior "

@@ -14,10 +14,15 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from discT2.cli._choices import FIT_METHODS
+from discT2.cli._choices import STUDY_METHOD as DEFAULT_METHOD
 from discT2.cli._dicom_out import add_dicom_options, write_study_results
-from discT2.fit import FIT_METHODS
-from discT2.study import DEFAULT_METHOD, RunResult, read_study, run_study
+from discT2.cli._parser import Example
+
+if TYPE_CHECKING:
+    from discT2.study import RunResult
 
 __all__ = ["add_parser", "add_run_options", "progress_bar", "run", "run_options"]
 
@@ -68,10 +73,24 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: Shown by ``discT2 run --help`` and on the command-line reference page.
+EXAMPLES = (
+    Example(
+        "discT2 run sample_data/study.csv -o study_out/ --workers 2",
+        "every exam of the study, two at a time; then the tables and the blinded report",
+    ),
+    Example(
+        "discT2 run sample_data/study.csv -o study_out/ --tau 5",
+        "a rerun reuses the finished exams; here with a category threshold of 5 %",
+    ),
+)
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``discT2 run``."""
     parser = subparsers.add_parser(
         "run",
+        examples=EXAMPLES,
         help="a whole study: fit, ROIs, measure, changes, blinded report",
         description="Process every exam of a study manifest (study.csv: subject, visit, months, "
         "dicom, index_disc, control_discs[, discs]): load, fit T2, place the five ROIs per disc "
@@ -128,6 +147,8 @@ def progress_bar(total: int, enabled: bool) -> Iterator[Callable | None]:
 
 def execute(manifest: Path, out: Path, args: argparse.Namespace, **overrides) -> RunResult:
     """Read the manifest and run the study with a progress bar on a terminal."""
+    from discT2.study import read_study, run_study
+
     study = read_study(manifest)
     quiet = bool(getattr(args, "quiet", False))
     with progress_bar(len(study), enabled=not quiet and sys.stderr.isatty()) as update:

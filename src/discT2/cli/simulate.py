@@ -7,15 +7,33 @@ import logging
 import shlex
 from pathlib import Path
 
+from discT2.cli._choices import PRESETS
+from discT2.cli._parser import Example
 from discT2.errors import InputError
-from discT2.phantom.study import PRESETS, make_study, preset_plan
 
 logger = logging.getLogger("discT2.cli.simulate")
+
+
+#: Shown by ``discT2 simulate --help`` and on the command-line reference page.
+EXAMPLES = (
+    Example(
+        "discT2 simulate trial/", "the default cohort: 12 subjects, visits at 0, 12, 24 months"
+    ),
+    Example(
+        "discT2 simulate small/ --subjects 4 --visits 0,6,12 --seed 7 --vendor philips",
+        "4 subjects with Philips DICOM conventions, visits at 0, 6, 12 months",
+    ),
+    Example(
+        "discT2 simulate sample_data --preset sample --force",
+        "regenerate the bundled sample study",
+    ),
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "simulate",
+        examples=EXAMPLES,
         help="write a synthetic lumbar-spine study (DICOM + ground truth)",
         description=(
             "Simulate a disc-regeneration study of synthetic sagittal lumbar-spine multi-echo "
@@ -71,6 +89,8 @@ def _visits(text: str | None) -> tuple[int, ...] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from discT2.phantom.study import make_study, preset_plan
+
     out: Path = args.out
     if (out / "study.csv").exists() and not args.force:
         raise InputError(

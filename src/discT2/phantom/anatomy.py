@@ -99,7 +99,7 @@ class Quad:
     The point with coordinates ``(s, u)`` is ``(1 - u) S(s) + u I(s)`` where
     ``S(s) = AS + s (PS - AS)`` is the superior edge and ``I(s) = AI + s (PI - AI)`` the inferior
     one: ``s`` runs 0 (anterior) to 1 (posterior), ``u`` 0 (superior) to 1 (inferior). For a disc,
-    ``s`` is exactly the ``t`` of DESIGN.md section 4, so ROI band ``k`` is
+    ``s`` is exactly the ``t`` of docs/methods/rois.md, so ROI band ``k`` is
     ``f[k-1] <= s < f[k], 0 <= u <= 1``.
     """
 

@@ -8,11 +8,11 @@ and/or NIfTI + JSON, with the truth files beside it::
     <folder>/truth/t2.nii.gz  t1.nii.gz  s0.nii.gz  b1.nii.gz  labels.nii.gz  purity.nii.gz
                    rois.nii.gz  rois.json  discs.json  truth.json
 
-All maps are on the exam grid with the series' affine. ``discs.json`` is the DESIGN.md section 6
-format (true corners, outline and centre of each lumbar disc on the mid-sagittal slice, patient
-RAS mm) plus the slice index; ``rois.nii.gz``/``rois.json`` label the true ROI bands as the ROI step
-labels its own (``10 * n + k``: ``n`` = 1 for L1-L2 ... 5 for L5-S1, ``k`` = 1..5 anterior to
-posterior); ``truth.json`` holds the true T2 of every ROI and the exam's parameters.
+All maps are on the exam grid with the series' affine. ``discs.json`` is in the format of
+docs/reference/formats.md (true corners, outline and centre of each lumbar disc on the mid-sagittal
+slice, patient RAS mm) plus the slice index; ``rois.nii.gz``/``rois.json`` label the true ROI bands
+as the ROI step labels its own (``10 * n + k``: ``n`` = 1 for L1-L2 ... 5 for L5-S1, ``k`` = 1..5
+anterior to posterior); ``truth.json`` holds the true T2 of every ROI and the exam's parameters.
 """
 
 from __future__ import annotations
@@ -282,7 +282,7 @@ class DiscTruth:
     snr_echo1: dict[str, float] = field(default_factory=dict)
 
     def discs_json_entry(self) -> dict[str, Any]:
-        """This disc in the DESIGN.md ``discs.json`` format (+ ``slice_index``)."""
+        """This disc as a ``discs.json`` entry (docs/reference/formats.md), plus ``slice_index``."""
         return {
             "level": self.level,
             "corners_ras_mm": {k: [float(v) for v in p] for k, p in self.corners_ras_mm.items()},
@@ -350,7 +350,7 @@ class Exam:
     info: dict[str, Any]
 
     def discs_json(self) -> dict[str, Any]:
-        """The reader's ``discs.json`` (DESIGN.md section 6) with the true geometry."""
+        """The reader's ``discs.json`` (docs/reference/formats.md) with the true geometry."""
         return {
             "discs": [d.discs_json_entry() for d in self.discs.values()],
             "mid_sagittal_slice": int(self.mid_slice),

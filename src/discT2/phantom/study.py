@@ -5,7 +5,7 @@ index disc's change, repositioning, scanner vendor, synthetic patient fields) fr
 :func:`make_study` simulates and writes it::
 
     OUT/README.md        what the study is and the command that regenerates it
-    OUT/study.csv        subject,visit,months,dicom,index_disc,control_discs,discs  (DESIGN.md 6)
+    OUT/study.csv        subject,visit,months,dicom,index_disc,control_discs,discs
     OUT/arms.csv         subject,arm      (kept apart for blinding)
     OUT/truth.csv        the true change of every ROI of the index and control discs
     OUT/<subject>/<visit>/dicom/ | nifti/ | truth/      (see :mod:`discT2.phantom.exam`)
@@ -504,9 +504,9 @@ def simulate_visit(subject: SubjectPlan, months: int, seed: int, **kwargs: Any) 
 def truth_table(plan: StudyPlan, truth_by_exam: dict) -> list[dict[str, Any]]:
     """Rows of ``truth.csv``: true T2 change per subject x disc x ROI x follow-up visit.
 
-    Columns mirror the pipeline's ``changes.csv`` (DESIGN.md section 6); ``roi`` is one of the five
-    ROIs or the derived ``NP``, ``AF``, ``disc`` (voxel-weighted on each exam's mid-sagittal
-    slice). ``category`` uses tau = 0 on values rounded to 0.1 %.
+    Columns mirror the pipeline's ``changes.csv`` (docs/reference/formats.md); ``roi`` is one of
+    the five ROIs or the derived ``NP``, ``AF``, ``disc`` (voxel-weighted on each exam's
+    mid-sagittal slice). ``category`` uses tau = 0 on values rounded to 0.1 %.
     """
     rows = []
     rois = (*ROI_NAMES, *_DERIVED)
@@ -630,7 +630,7 @@ def _readme(plan: StudyPlan, command: str | None, dicom: bool, nifti: bool) -> s
         "",
         "## Files",
         "",
-        "- `study.csv`: the study manifest (DESIGN.md section 6). `dicom` is the exam's "
+        "- `study.csv`: the study manifest (docs/reference/formats.md). `dicom` is the exam's "
         + ("DICOM folder" if dicom else "NIfTI file")
         + "; `discs` is the baseline's true `discs.json` (the reader's disc corners), empty at "
         "follow-ups so that the pipeline propagates the baseline geometry.",

@@ -1,7 +1,7 @@
 """Relaxation times and proton densities of the phantom's tissues (1.5-3 T, spin echo).
 
-Values are typical literature figures, chosen inside the ranges collected in the project's domain
-notes (``reference/domain.md`` sections 4.1-4.2; [V] verified there, [R] recalled). T2 and PD set
+Values are typical literature figures, chosen inside published ranges ([V] checked against the
+literature, [R] recalled). T2 and PD set
 the image; T1 weights the stimulated-echo pathways and the saturation at the repetition time.
 
 The disc is special: its T2 and T1 are not one number but a step function along the disc's own
@@ -28,7 +28,7 @@ __all__ = [
     "tissue_by_code",
 ]
 
-#: The five disc ROIs, anterior to posterior (DESIGN.md section 4).
+#: The five disc ROIs, anterior to posterior (docs/methods/rois.md).
 ROI_NAMES: tuple[str, ...] = (
     "AF_anterior",
     "NP_anterior",
@@ -110,7 +110,7 @@ class DiscRelaxation:
     """Relaxation and proton density of one disc.
 
     T2 and T1 are constant within each of the five ROI bands (fractions ``0, .2, .4, .6, .8, 1``
-    of the disc's own anterior-posterior axis, DESIGN.md section 4); disc tissue in front of band 1
+    of the disc's own anterior-posterior axis, docs/methods/rois.md); disc tissue in front of band 1
     or behind band 5 (the bulge of the annulus) takes the value of the nearest band. Proton density
     varies smoothly (bright elliptical nucleus, darker annulus), which gives the first echo its
     anatomical look without touching the T2 truth.

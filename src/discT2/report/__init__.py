@@ -1,7 +1,7 @@
 """Reporting: change from baseline, treated vs control, trial tables, figures and the HTML report.
 
-The layer works on tidy tables (pandas DataFrames in the layouts of DESIGN.md section 6), so the
-study runner, the ``discT2 report`` command and a notebook call the same functions::
+The layer works on tidy tables (pandas DataFrames in the layouts of docs/reference/formats.md),
+so the study runner, the ``discT2 report`` command and a notebook call the same functions::
 
     changes = change_table(measurements, tau_pct=0.0)          # changes.csv
     trial = trial_table(changes, arms)                          # trial_table.csv (unblinded)

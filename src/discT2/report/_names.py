@@ -1,4 +1,4 @@
-"""Names and column orders shared by the reporting modules (file formats: DESIGN.md section 6)."""
+"""Names and column orders shared by the reporting modules (docs/reference/formats.md)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ REPORT_UNBLINDED: str = "report_UNBLINDED.html"
 #: Change categories, from better to worse (the order of every table and figure).
 CATEGORIES: tuple[str, str, str] = ("regeneration", "no evolution", "degeneration")
 
-#: The five ROIs from anterior to posterior (DESIGN.md section 4), then the derived summaries.
+#: The five ROIs from anterior to posterior (docs/methods/rois.md), then the derived summaries.
 FIVE_ROIS: tuple[str, ...] = (
     "AF_anterior",
     "NP_anterior",

@@ -1,6 +1,6 @@
 """Change from baseline per disc and ROI, treated disc versus its controls, and change categories.
 
-The arithmetic (DESIGN.md section 5; docs/methods/reporting.md):
+The arithmetic (docs/methods/reporting.md):
 
 * % of baseline ``P = 100 * T2_t / T2_0`` and change ``P - 100``, per subject, disc, ROI and
   follow-up visit. The derived ROIs ``NP``, ``AF`` and ``disc`` use their own (voxel-weighted) T2,
@@ -186,7 +186,7 @@ def change_table(
     Parameters
     ----------
     measurements : DataFrame
-        The ``measurements.csv`` table (DESIGN.md section 6): ``subject, visit, months, level,
+        The ``measurements.csv`` table (docs/reference/formats.md): ``subject, visit, months, level,
         role, roi`` and the T2 statistic column (``t2_mean_ms`` or ``t2_median_ms``); ``role``
         is ``index``, ``control`` or ``other``. The baseline of a subject is its one visit with
         ``months == 0``. Derived ROIs missing from the table are added from the five ROIs

@@ -3,7 +3,7 @@
 A % change of T2 is only meaningful when baseline and follow-up were acquired and fitted the same
 way: T2 depends on the sequence (echo times, TR, refocusing), much less on field strength, and on
 the fit method by up to ~5 ms; the nucleus loses 13-17 ms of T2 from morning to evening
-(domain.md sections 4.1 and 4.4). Each follow-up exam is therefore compared with the baseline exam
+(Zhu et al. 2015). Each follow-up exam is therefore compared with the baseline exam
 of the same subject, item by item, and every difference beyond a tolerance becomes a flag.
 
 The input is an exam-level metadata table, one row per exam (:data:`discT2.report.io.EXAM_COLUMNS`):
@@ -71,7 +71,7 @@ def protocol_drift(
         numbers; ``acquisition_time`` a time of day (``HH:MM``, ``HH:MM:SS`` or DICOM ``HHMMSS``).
     max_time_shift_h : float
         Largest shift of the acquisition time of day (hours, either way) that is not flagged.
-        The default, 2 h, follows domain.md section 4.4 (flag > 2-3 h).
+        The default, 2 h, is the lower end of the 2-3 h usually flagged.
     tolerances : mapping, optional
         Overrides of :data:`DRIFT_TOLERANCES`.
     baseline : str, optional

@@ -1,9 +1,9 @@
 """T2-map figures of a study folder: each disc at each visit, its five ROIs outlined.
 
-A study folder keeps each exam's outputs under ``DIR/<subject>/<visit>/`` (DESIGN.md section 6):
-the fitted ``t2.nii.gz`` and the ROI step's ``rois.nii.gz`` (with ``rois.json`` beside it), at any
-depth below the exam folder. Exams without both files are skipped (with a note): the figures are an
-aid to review, never a reason to fail the report.
+A study folder keeps each exam's outputs under ``DIR/<subject>/<visit>/`` (see
+docs/reference/formats.md): the fitted ``t2.nii.gz`` and the ROI step's ``rois.nii.gz`` (with
+``rois.json`` beside it), at any depth below the exam folder. Exams without both files are skipped
+(with a note): the figures are an aid to review, never a reason to fail the report.
 """
 
 from __future__ import annotations

@@ -272,9 +272,9 @@ def check_measurements(
     Parameters
     ----------
     measurements : DataFrame
-        One row per exam x disc x ROI with the ``measurements.csv`` columns (DESIGN.md section
-        6). ``n_voxels``, ``n_excluded``, ``t2_sd_ms`` and ``method`` may be absent; the T2
-        column that ``statistic`` names must be present.
+        One row per exam x disc x ROI with the ``measurements.csv`` columns
+        (docs/reference/formats.md). ``n_voxels``, ``n_excluded``, ``t2_sd_ms`` and ``method``
+        may be absent; the T2 column that ``statistic`` names must be present.
     source : str
         Name of the table in messages (a file path, usually).
     statistic : {'mean', 'median'}

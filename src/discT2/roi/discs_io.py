@@ -1,6 +1,6 @@
 """``discs.json``: the disc geometry a reader placed (input and output of the ROI step).
 
-Format (DESIGN.md section 6)::
+Format (docs/reference/formats.md)::
 
     {"discs": [{"level": "L4-L5",
                 "corners_ras_mm": {"AS": [x, y, z], "PS": ..., "AI": ..., "PI": ...},

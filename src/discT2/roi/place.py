@@ -76,7 +76,7 @@ def place_rois(
     Each disc's geometry comes from its four corners, else from its outline (corners derived
     with :func:`~discT2.roi.geometry.corners_from_outline`), else from a click inside it (the
     disc is grown with :func:`discT2.grow_disc`). ROI k is the band between the lines
-    S(f_{k-1}) I(f_{k-1}) and S(f_k) I(f_k) (DESIGN.md section 4), less the margins, clipped to
+    S(f_{k-1}) I(f_{k-1}) and S(f_k) I(f_k) (docs/methods/rois.md), less the margins, clipped to
     the outline when there is one; a voxel belongs to it when its centre does.
 
     Parameters

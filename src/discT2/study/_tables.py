@@ -1,8 +1,8 @@
 """The runner's measurement tables: ``measurements.csv`` columns first, the extra QA columns after.
 
-:func:`discT2.report.write_table` keeps only the columns DESIGN.md defines; the runner's
-``measurements.csv`` (per exam and for the study) also carries what :func:`discT2.measure` adds
-(SEM, fit SE, excluded voxel counts, slice, how the disc was made, QA flags) after them. The
+:func:`discT2.report.write_table` keeps only the documented columns (docs/reference/formats.md); the
+runner's ``measurements.csv`` (per exam and for the study) also carries what :func:`discT2.measure`
+adds (SEM, fit SE, excluded voxel counts, slice, how the disc was made, QA flags) after them. The
 float formats are those of the report tables (T2 to 1 us), so two runs on the same data write
 byte-identical files and a table read back and written again does not change.
 """
@@ -26,7 +26,7 @@ __all__ = [
     "write_measurements",
 ]
 
-#: Columns after the DESIGN.md ones, in order (those :func:`discT2.measure` adds).
+#: Columns after the documented ones, in order (those :func:`discT2.measure` adds).
 EXTRA_COLUMNS: tuple[str, ...] = (
     "t2_sem_ms",
     "t2_fit_se_ms",

@@ -4,7 +4,7 @@ Files of an exam folder::
 
     t2.nii.gz s0.nii.gz t2_sd.nii.gz r2.nii.gz rmse.nii.gz flags.nii.gz [b1.nii.gz] fit.json
     rois.nii.gz rois.json discs.json      the ROIs and the disc geometry they were placed from
-    measurements.csv                      one row per disc x ROI (DESIGN.md columns, then QA)
+    measurements.csv                      one row per disc x ROI (documented columns, then QA)
     exam.log                              what happened, as logged
     exam.json                             status, digest, timings, options, series metadata
                                           (no patient fields), how the ROIs were made, review

@@ -1,6 +1,6 @@
 """The study manifest ``study.csv``: one row per exam, parsed and checked once.
 
-Format (DESIGN.md section 6)::
+Format (docs/reference/formats.md)::
 
     subject,visit,months,dicom,index_disc,control_discs,discs
     S01,baseline,0,S01/baseline/dicom,L4-L5,L2-L3;L3-L4,S01/baseline/discs.json

@@ -1,6 +1,6 @@
 """``run_study``: every exam of a study, in parallel, fault-isolated and resumable; then the tables.
 
-Output folder ``DIR`` (DESIGN.md section 6)::
+Output folder ``DIR`` (docs/reference/formats.md)::
 
     DIR/<subject>/<visit>/   each exam (see :mod:`discT2.study.exam`)
     DIR/measurements.csv     every measured exam x disc x ROI (DESIGN columns, then QA columns)
@@ -53,6 +53,7 @@ from discT2.report import (
 )
 from discT2.report._names import ERROR_COLUMNS, REPORT_BLINDED, REPORT_UNBLINDED
 from discT2.study._files import write_json
+from discT2.study._main_guard import check_main_guard
 from discT2.study._tables import (
     ALL_COLUMNS,
     read_exam_measurements,
@@ -213,7 +214,8 @@ def run_study(
     StudyError
         An unusable manifest, or ``out_dir`` is the manifest's folder.
     InputError
-        Bad options (``workers`` < 1, negative tau, unknown fit option, ...).
+        Bad options (``workers`` < 1, negative tau, unknown fit option, ...), or ``workers > 1``
+        called from a script's top level outside ``if __name__ == "__main__":``.
 
     Notes
     -----
@@ -230,6 +232,8 @@ def run_study(
         raise InputError(f"workers must be a whole number >= 1; got {workers!r}")
     if not tau_pct >= 0:
         raise InputError(f"tau must be >= 0 %; got {tau_pct}")
+    if workers > 1:
+        check_main_guard(workers)
     if options is None:
         options = RunOptions(method=method, fit=fit_options or {}, rois=roi_options or {})
     out = Path(out_dir)
@@ -512,16 +516,21 @@ def _assemble(
         notes = list(changes.attrs.get("notes", []))
     else:
         changes = pd.DataFrame({c: pd.Series(dtype=object) for c in CHANGE_COLUMNS})
-    write_table(changes, out / "changes.csv", kind="changes")
+    c_path = out / "changes.csv"
+    before = c_path.read_bytes() if c_path.is_file() else None
+    write_table(changes, c_path, kind="changes")
+    changed = c_path.read_bytes() != before
     for name in ("trial_table.csv", "trial_endpoints.csv", "trial_endpoints.xlsx",
                  REPORT_UNBLINDED):  # fmt: skip
         stale = out / name
         if stale.is_file():
+            # The folder is blinded again; a warning only when the changes it was made from differ.
             stale.unlink()
-            logger.warning(
-                "removed %s: it was made from earlier measurements; run 'discT2 report %s "
-                "--arms arms.csv' again to unblind",
+            logger.log(
+                logging.WARNING if changed else logging.INFO,
+                "removed %s%s; run 'discT2 report %s --arms arms.csv' again to unblind",
                 stale,
+                ": it was made from earlier measurements" if changed else " (blinded again)",
                 out,
             )
 

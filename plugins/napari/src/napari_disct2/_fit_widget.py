@@ -17,6 +17,7 @@ from magicgui.widgets import (
 
 from discT2 import FIT_METHODS, EPGOptions, T2Map, fit_t2
 from discT2.fit import DEFAULT_METHOD
+from napari_disct2._display import show_scales
 from napari_disct2._exam import Exam, exams_in, layers_of
 from napari_disct2._work import Jobs
 
@@ -35,6 +36,7 @@ class FitWidget(Container):
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__(labels=True)
         self.viewer = napari_viewer
+        show_scales(napari_viewer)  # scale bar and T2 colour bar on, as in `make napari`
         self.jobs = Jobs(on_error=self._failed)
         self.last_map: T2Map | None = None
         self.exam_choice = ComboBox(label="exam", choices=self._exam_choices)
@@ -54,9 +56,7 @@ class FitWidget(Container):
             choices=["auto", "none", "sinc"],
             value=str(epg_defaults.slice_profile),
         )
-        self.b1 = ComboBox(
-            label="epg: B1", choices=["smooth", "voxel"], value=str(epg_defaults.b1)
-        )
+        self.b1 = ComboBox(label="epg: B1", choices=["smooth", "voxel"], value=str(epg_defaults.b1))
         self.run_button = PushButton(text="Fit T2")
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1)
         self.status = Label(label="", value="")

@@ -29,6 +29,7 @@ from qtpy.QtWidgets import (
 
 from discT2 import DiscT2Error, RoiError, propagate
 from discT2.roi import LEVELS, ROI_NAMES
+from napari_disct2._display import show_scales
 from napari_disct2._editor import ExamEditor, editor_for
 from napari_disct2._exam import Exam, exams_in
 from napari_disct2._session import review_status
@@ -52,6 +53,7 @@ class ReviewWidget(QWidget):
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__()
         self.viewer = napari_viewer
+        show_scales(napari_viewer)  # scale bar and T2 colour bar on, as in `make napari`
         self.jobs = Jobs(on_error=self._job_failed)
         self.baseline_editor: ExamEditor | None = None
         self.followup_editor: ExamEditor | None = None
@@ -59,6 +61,7 @@ class ReviewWidget(QWidget):
 
         self.baseline_box = QComboBox()
         self.followup_box = QComboBox()
+        self.followup_box.setPlaceholderText("open the follow-up exam")
         self.reader_edit = QLineEdit()
         self.reader_edit.setPlaceholderText("your name (recorded with every disc)")
         self.propagate_button = QPushButton("propagate baseline ROIs")
@@ -145,7 +148,8 @@ class ReviewWidget(QWidget):
         self._exams = exams
         for box, exam, default in (
             (self.baseline_box, keep[0], 0),
-            (self.followup_box, keep[1], len(exams) - 1),
+            # The last exam opened; none while only one is open (not the baseline itself).
+            (self.followup_box, keep[1], len(exams) - 1 if len(exams) > 1 else -1),
         ):
             box.blockSignals(True)
             box.clear()

@@ -31,6 +31,7 @@ from qtpy.QtWidgets import (
 
 from discT2 import DiscT2Error
 from discT2.roi import LEVELS
+from napari_disct2._display import show_scales
 from napari_disct2._editor import ExamEditor, editor_for
 from napari_disct2._exam import Exam, exams_in
 from napari_disct2._session import flags_of, review_status, table_rows
@@ -52,6 +53,7 @@ class DiscRoiWidget(QWidget):
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__()
         self.viewer = napari_viewer
+        show_scales(napari_viewer)  # scale bar and T2 colour bar on, as in `make napari`
         self.jobs = Jobs(on_error=self._job_failed)
         self.editor: ExamEditor | None = None
         self._exams: list[Exam] = []
