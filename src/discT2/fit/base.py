@@ -103,16 +103,16 @@ class T2Model:
         (default: each voxel's residual standard deviation).
     epg : EPGOptions, optional
         Options of the ``epg`` method (refocusing angle, T1, slice profile, B1 field, ...).
-    **epg_shorthands
-        ``refocusing_deg``, ``excitation_deg``, ``t1_ms``, ``echo_spacing_ms``, ``b1_bounds``,
-        ``slice_profile``, ``b1``, ``b1_fwhm_mm``: shorthands for the :class:`EPGOptions`
-        fields of the same names (not together with ``epg``).
     min_r2 : float
         R² below which a voxel is flagged ``POOR_FIT``.
     workers : int, optional
         Threads (default: all cores available to the process).
     chunk_size : int
         Voxels per chunk; the working memory is about ``workers x chunk_size x E`` values.
+    **epg_shorthands
+        ``refocusing_deg``, ``excitation_deg``, ``t1_ms``, ``echo_spacing_ms``, ``b1_bounds``,
+        ``slice_profile``, ``b1``, ``b1_fwhm_mm``: shorthands for the :class:`EPGOptions`
+        fields of the same names (not together with ``epg``).
 
     Raises
     ------
