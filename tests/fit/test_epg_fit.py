@@ -172,6 +172,14 @@ def test_epg_options_are_checked(kwargs, match):
         T2Model(TE, **kwargs)
 
 
+def test_a_fixed_b1_outside_its_range_is_refused():
+    with pytest.raises(InputError, match="outside the B1 range"):
+        T2Model(TE, b1=1.2, refocusing_deg=180.0).fit(1000.0 * np.exp(-TE / 60.0))
+    fitted = T2Model(TE, b1=0.9, refocusing_deg=180.0).fit(1000.0 * np.exp(-TE / 60.0))
+    assert fitted.provenance["b1_mode"] == "fixed"
+    assert float(fitted.b1.ravel()[0]) == pytest.approx(0.9)
+
+
 def test_epg_options_and_shorthands_do_not_mix():
     with pytest.raises(InputError, match="not both"):
         T2Model(TE, epg=EPGOptions(), t1_ms=1200.0)

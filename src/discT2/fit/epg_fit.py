@@ -98,6 +98,12 @@ def fit_epg(
         )
     b1_range = (options.b1_bounds[0], b1_top)
     mode = options.b1
+    if isinstance(mode, float) and not b1_range[0] <= mode <= b1_range[1]:
+        raise InputError(
+            f"b1={mode:g} is outside the B1 range {b1_range[0]:g}-{b1_range[1]:.3g} (with "
+            f"refocusing {protocol['refocusing']:g} deg the top is where the slice centre "
+            "reaches 180 deg); give the refocusing angle or a B1 inside the range"
+        )
     if mode == "smooth" and voxel_size_mm is None:
         mode = "voxel"
         info["b1_note"] = "plain array without geometry: B1 fitted per voxel"
@@ -385,12 +391,11 @@ class _Progress:
         if self.callback is None:
             return None
         base = self.done
-        state = {"last": 0}
+        callback = self.callback
 
         def report(done: int, _total: int) -> None:
             self.done = base + done
-            state["last"] = done
-            self.callback(self.done, max(self.total, self.done))
+            callback(self.done, max(self.total, self.done))
 
         return report
 
