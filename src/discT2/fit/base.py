@@ -30,6 +30,7 @@ from discT2.errors import (
 )
 from discT2.fit import _common
 from discT2.fit._engine import default_workers, run_chunks
+from discT2.fit.checks import check_series, train_spacing
 from discT2.fit.epg import effective_b1_max, epg_block, epg_dictionary
 from discT2.fit.loglinear import loglinear_block
 from discT2.fit.mask import auto_mask
@@ -301,6 +302,7 @@ class T2Model:
         if progress is not None and not callable(progress):
             raise InputError(f"progress must be a callable (done, total); got {progress!r}")
         vol, affine, meta, in_shape = self._as_volume(data)
+        input_notes = check_series(data) if isinstance(data, MultiEchoSeries) else []
         series = data if isinstance(data, MultiEchoSeries) else None
         spatial = vol.shape[:3]
         mask3, mask_desc = self._resolve_mask(mask, vol, in_shape, series)
@@ -336,6 +338,8 @@ class T2Model:
             meta, mask_desc, sigma, sigma_source, method_info, n_vox, n_fit, counts, elapsed,
             in_shape, workers,
         )  # fmt: skip
+        if input_notes:
+            provenance["input_warnings"] = input_notes
         n_failed = counts["FAILED"]
         if n_fit and n_failed > FAILED_WARN_FRACTION * n_fit:
             warnings.warn(
@@ -493,7 +497,7 @@ class T2Model:
             if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
                 spacing, esp_source = float(value), "series metadata"
             else:
-                spacing, esp_source = _uniform_spacing(self._te), "echo times"
+                spacing, esp_source = train_spacing(self._te), "echo times"
         if spacing is None:
             raise EchoTimeError(
                 f"method 'epg' needs the echo spacing: the echo times "
@@ -721,13 +725,3 @@ def _slice_profile(value: Any) -> tuple[tuple[float, ...], tuple[float, ...]] | 
     ):
         raise InputError("T2Model: slice_profile scales must be finite and non-negative")
     return tuple(float(v) for v in exc), tuple(float(v) for v in ref)
-
-
-def _uniform_spacing(te: np.ndarray) -> float | None:
-    """The echo spacing when ``te`` is 1, 2, 3, ... times one spacing, else None."""
-    spacing = np.diff(te)
-    if np.allclose(spacing, spacing[0], rtol=1e-3, atol=1e-3) and np.isclose(
-        te[0], spacing[0], rtol=1e-3, atol=1e-3
-    ):
-        return float(spacing[0])
-    return None
