@@ -53,6 +53,7 @@ from discT2.report import (
 )
 from discT2.report._names import ERROR_COLUMNS
 from discT2.study._files import write_json
+from discT2.study._lock import study_lock
 from discT2.study._tables import (
     ALL_COLUMNS,
     read_exam_measurements,
@@ -239,6 +240,24 @@ def run_study(
             "of their own (e.g. -o results)"
         )
     out.mkdir(parents=True, exist_ok=True)
+    with study_lock(out):
+        return _run_locked(study, out, options, workers, force, progress, tau_pct,
+                           max_time_shift_h, report, started, t0)  # fmt: skip
+
+
+def _run_locked(
+    study: Study,
+    out: Path,
+    options: RunOptions,
+    workers: int,
+    force: bool,
+    progress: ProgressCallback | None,
+    tau_pct: float,
+    max_time_shift_h: float,
+    report: bool,
+    started: str,
+    t0: float,
+) -> RunResult:
     _warn_changed_options(out, options)
     cores = _cores()
     if workers > cores:
