@@ -18,6 +18,7 @@ import numpy as np
 from discT2.fit import FIT_METHODS, T2Model
 from discT2.io import load_series
 from discT2.maps import FitFlag
+from discT2.outputs import MAP_BYTES_PER_VOXEL, check_output_folder, staged
 
 __all__ = ["add_parser", "run"]
 
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     """Load, fit, write; returns the exit status."""
     quiet = bool(getattr(args, "quiet", False) or args.fit_quiet)
     series = load_series(args.path, series=args.series)
+    check_output_folder(args.output, needed_bytes=MAP_BYTES_PER_VOXEL * series.data[..., 0].size)
     model = T2Model(
         series.echo_times_ms,
         args.method,
@@ -104,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
         close()
     for warning in caught:
         logger.warning("%s", warning.message)
-    written = t2map.save(args.output)
+    with staged(args.output) as staging:
+        written = t2map.save(staging)
     if not quiet:
         valid = t2map.valid()
         counts = t2map.provenance["flag_counts"]

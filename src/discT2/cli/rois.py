@@ -7,7 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from discT2.errors import InputError
+from discT2.errors import InputError, RoiError
+from discT2.outputs import check_output_folder, staged
 
 logger = logging.getLogger("discT2")
 
@@ -101,8 +102,11 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.discs and not args.auto:
         raise InputError("give --discs discs.json, or --auto to find the discs automatically")
+    check_output_folder(args.out)
     image = load_image(args.path, args.series)
     discs = load_discs(args.discs) if args.discs else []
+    if args.discs and not discs and not args.auto:
+        raise RoiError(f"{args.discs}: no discs listed; nothing to place (or add --auto)")
     if args.auto:
         have = {d.level for d in discs}
         found = detect_discs(image, lowest_level=args.lowest_level, reader=args.reader)
@@ -119,11 +123,15 @@ def run(args: argparse.Namespace) -> int:
         reader=args.reader,
         on_error="flag",
     )
+    if not rois.discs:
+        reasons = "; ".join(f"{f['level']}: {f['error']}" for f in rois.failed) or "no discs"
+        raise RoiError(f"{args.path}: no disc could be placed ({reasons}); nothing written")
     if args.discs:
         rois.provenance["discs_file"] = str(args.discs)
     out = Path(args.out)
-    written = rois.save(out)
-    save_discs(rois.discs, out / "discs.json")
+    with staged(out) as staging:
+        written = {k: out / p.name for k, p in rois.save(staging).items()}
+        save_discs(rois.discs, staging / "discs.json")
     for disc in rois.discs:
         counts = disc.qa.get("n_voxels", {})
         flags = ", ".join(disc.qa.get("flags", [])) or "-"
@@ -138,6 +146,4 @@ def run(args: argparse.Namespace) -> int:
     for failure in rois.failed:
         logger.error("%s not placed: %s", failure["level"], failure["error"])
     logger.info("wrote %s and %s", written["json"], written["labels"])
-    if not rois.discs:
-        return 2
     return 1 if rois.failed else 0
