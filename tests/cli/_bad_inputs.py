@@ -233,7 +233,7 @@ _FAR_DISC = {
 
 
 def _manifest(subject: str) -> Callable[[Path], list[str]]:
-    """The sample study's manifest (paths made absolute) with the first subject renamed."""
+    """The sample study's manifest (paths made absolute) with subject S01 renamed."""
 
     def make(folder: Path) -> list[str]:
         import csv
@@ -244,7 +244,9 @@ def _manifest(subject: str) -> Callable[[Path], list[str]]:
             for column in ("dicom", "discs"):
                 if row.get(column):
                     row[column] = str(SAMPLE / row[column])
-        rows[0]["subject"] = subject
+        for row in rows:
+            if row["subject"] == "S01":
+                row["subject"] = subject
         manifest = folder / "study.csv"
         with open(manifest, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")

@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from discT2._outputs import MAP_BYTES_PER_VOXEL, check_output_folder, staged
 from discT2.fit import FIT_METHODS, T2Model
 from discT2.io import load_series
 from discT2.maps import FitFlag
-from discT2.outputs import MAP_BYTES_PER_VOXEL, check_output_folder, staged
 
 __all__ = ["add_parser", "run"]
 

@@ -7,8 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from discT2._outputs import check_output_folder, staged
 from discT2.errors import InputError, RoiError
-from discT2.outputs import check_output_folder, staged
 
 logger = logging.getLogger("discT2")
 

@@ -40,6 +40,7 @@ from typing import Any
 
 import pandas as pd
 
+from discT2._outputs import check_output_folder
 from discT2._version import __version__
 from discT2.errors import InputError, StudyError
 from discT2.report import (
@@ -239,6 +240,7 @@ def run_study(
             f"{out}: the output folder is the manifest's folder; write the results to a folder "
             "of their own (e.g. -o results)"
         )
+    check_output_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     with study_lock(out):
         return _run_locked(study, out, options, workers, force, progress, tau_pct,
