@@ -501,7 +501,7 @@ class T2Model:
         if spacing is None:
             raise EchoTimeError(
                 f"method 'epg' needs the echo spacing: the echo times "
-                f"{np.round(self._te, 3).tolist()} ms are not 1, 2, 3 ... x one spacing. "
+                f"{np.round(self._te, 3).tolist()} ms are not whole multiples of the first one. "
                 "Give echo_spacing_ms."
             )
         numbers = self.echo_times_used_ms / spacing
