@@ -356,13 +356,13 @@ CASES: list[Case] = [
         "missing echo, loglinear",
         _missing_echo("loglinear"),
         "ok",
-        check=_fitted_with_warning(r"1 echoes missing from the echo train: echo 4 \(40 ms\)"),
+        check=_fitted_with_warning(r"1 echo missing from the echo train: echo 4 \(40 ms\)"),
     ),
     Case(
         "missing echo, epg",
         _missing_echo("epg"),
         "ok",
-        check=_fitted_with_warning(r"1 echoes missing from the echo train: echo 4 \(40 ms\)"),
+        check=_fitted_with_warning(r"1 echo missing from the echo train: echo 4 \(40 ms\)"),
     ),
     # outputs checked before the work
     Case("-o names a file", _output_is_a_file, "error", r"/fit: exists and is not a folder"),

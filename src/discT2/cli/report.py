@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     errors = read_errors(errors_path) if errors_path.is_file() else None
     arms = None if args.arms is None else read_arms(args.arms)
     if arms is not None:
-        check_arms_subjects(arms, args.arms, folder, measurements, exams, errors)
+        _check_arms_subjects(arms, args.arms, folder, measurements, exams, errors)
     changes = _changes(folder, measurements, exams, args)
     drift = (
         protocol_drift(exams, max_time_shift_h=args.max_time_shift, missing_baseline="skip")
@@ -189,7 +189,7 @@ def _changes(folder: Path, measurements, exams, args: argparse.Namespace):
     return changes
 
 
-def check_arms_subjects(arms, arms_path: Path, folder: Path, *tables) -> None:
+def _check_arms_subjects(arms, arms_path: Path, folder: Path, *tables) -> None:
     """Refuse an allocation naming subjects the study does not have (before anything is written).
 
     A subject of ``arms.csv`` that is in none of the study's tables (measurements, exams,

@@ -46,15 +46,24 @@ def check_series(series: MultiEchoSeries) -> list[str]:
     """
     where = str(series.meta.get("source") or "the series")
     data = series.data
-    finite = np.isfinite(data)
     n_values = data.size
-    n_finite = int(np.count_nonzero(finite))
+    n_finite = n_negative = 0
+    any_signal = False
+    nonfinite_voxel = np.zeros(data.shape[:-1], dtype=bool)
+    negative_voxel = np.zeros(data.shape[:-1], dtype=bool)
+    for e in range(data.shape[-1]):  # one echo at a time: no copy of the whole series
+        echo = data[..., e]
+        finite = np.isfinite(echo)
+        n_finite += int(np.count_nonzero(finite))
+        nonfinite_voxel |= ~finite
+        negative = echo < 0
+        n_negative += int(np.count_nonzero(negative))
+        negative_voxel |= negative
+        any_signal = any_signal or bool(np.any(finite & (echo != 0)))
     if n_finite == 0:
         raise InputError(f"{where}: no finite intensity (all NaN or infinite): nothing to fit")
-    values = data[finite]
-    if not np.any(values):
+    if not any_signal:
         raise InputError(f"{where}: every intensity is zero: no signal to fit")
-    n_negative = int(np.count_nonzero(values < 0))
     if n_negative > NEGATIVE_REFUSE_FRACTION * n_values:
         raise InputError(
             f"{where}: {n_negative} of {n_values} intensities ({100 * n_negative / n_values:.0f} "
@@ -62,12 +71,11 @@ def check_series(series: MultiEchoSeries) -> list[str]:
             "rescale?)"
         )
     notes = []
-    voxel_axes = data.reshape(-1, data.shape[-1])
     if n_finite < n_values:
-        bad = int(np.count_nonzero(~np.all(np.isfinite(voxel_axes), axis=1)))
+        bad = int(np.count_nonzero(nonfinite_voxel))
         notes.append(f"{where}: {bad} voxels hold non-finite intensities (NaN or infinite)")
     if n_negative:
-        bad = int(np.count_nonzero(np.any(voxel_axes < 0, axis=1)))
+        bad = int(np.count_nonzero(negative_voxel))
         notes.append(f"{where}: {bad} voxels hold negative intensities ({n_negative} values)")
     missing = missing_echoes(series.echo_times_ms, series.meta)
     if missing:
@@ -75,7 +83,8 @@ def check_series(series: MultiEchoSeries) -> list[str]:
             f"{n} ({n * train_spacing(series.echo_times_ms):.4g} ms)" for n in missing
         )
         notes.append(
-            f"{where}: {len(missing)} echoes missing from the echo train: echo {listed}; "
+            f"{where}: {len(missing)} echo{'es' if len(missing) > 1 else ''} missing from the "
+            f"echo train: echo {listed}; "
             "the fit uses the echoes present"
         )
     for note in notes:
