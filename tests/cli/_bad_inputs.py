@@ -155,6 +155,14 @@ def _bad_syntax(folder: Path) -> list[str]:
     return _fit(dicom, folder)
 
 
+def _unknown_vr(folder: Path) -> list[str]:
+    """ManufacturerModelName (read only for the metadata) with the value representation 'ZZ'."""
+    dicom = _dicom(folder)
+    for f in dicom.iterdir():
+        f.write_bytes(f.read_bytes().replace(b"\x08\x00\x90\x10LO", b"\x08\x00\x90\x10ZZ", 1))
+    return _fit(dicom, folder)
+
+
 def _zero_dicom(folder: Path) -> list[str]:
     return _fit(_dicom(folder, _series(scale=0.0)), folder)
 
@@ -314,6 +322,12 @@ CASES: list[Case] = [
     Case("65535 x 65535 pixels declared", _huge, "error", r"65535 x 65535 pixels .*refused"),
     Case("truncated pixel data", _truncated_pixels, "error", r"MR\.\S+: unreadable pixel data"),
     Case("unknown transfer syntax", _bad_syntax, "error", r"MR\.\S+: unreadable"),
+    Case(
+        "unknown value representation in a metadata field",
+        _unknown_vr,
+        "error",
+        r"MR\.\S+: unreadable header field .*Unknown Value Representation 'ZZ' in tag",
+    ),
     Case("NIfTI cut short", _truncated_nifti, "error", r"echoes\.nii: truncated"),
     Case(
         "sidecar EchoTime is text",
