@@ -97,6 +97,12 @@ def _try_lock(fd: int, path: Path) -> bool:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
+        except OSError as exc:  # a file system without locks (some network mounts)
+            logger.warning(
+                "%s: cannot lock the folder (%s); make sure no other run writes there",
+                path.parent,
+                exc.strerror,
+            )
         return True
     holder = _read(fd)  # pragma: no cover - without flock: a live process on this host holds it
     return not (
