@@ -79,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DiscT2Error as exc:
         logger.error("%s", option_names(str(exc), _subparser(parser, args.command)))
         return 2
+    except OSError as exc:  # a full disk, a file in the way of an output, permissions
+        logger.error("%s", f"{exc.filename}: {exc.strerror}" if exc.filename else exc)
+        return 2
     except KeyboardInterrupt:
         logger.error("interrupted")
         return 130

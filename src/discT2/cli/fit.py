@@ -145,12 +145,14 @@ def run(args: argparse.Namespace) -> int:
     """Load, fit, write; returns the exit status."""
     import numpy as np
 
+    from discT2._outputs import MAP_BYTES_PER_VOXEL, check_output_folder, staged
     from discT2.fit import EPGOptions, T2Model
     from discT2.io import load_series
     from discT2.maps import FitFlag
 
     quiet = bool(getattr(args, "quiet", False) or args.fit_quiet)
     series = load_series(args.path, series=args.series)
+    check_output_folder(args.output, needed_bytes=MAP_BYTES_PER_VOXEL * series.data[..., 0].size)
     epg = EPGOptions(
         refocusing_deg=args.refocusing_deg,
         excitation_deg=args.excitation_deg,
@@ -184,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
         close()
     for warning in caught:
         logger.warning("%s", warning.message)
-    written = t2map.save(args.output)
+    with staged(args.output) as staging:
+        written = t2map.save(staging)
     if args.dicom_out is not None:
         series_uid = t2map.meta.get("series_instance_uid")
         write_results(args, args.path, series_uid or args.series, t2map=t2map)

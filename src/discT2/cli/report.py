@@ -18,7 +18,7 @@ from pathlib import Path
 
 from discT2.cli._choices import ENDPOINTS
 from discT2.cli._parser import Example
-from discT2.errors import InputError
+from discT2.errors import InputError, StudyError
 
 __all__ = ["add_parser", "run"]
 
@@ -123,6 +123,11 @@ def run(args: argparse.Namespace) -> int:
     measurements = read_measurements(m_path, statistic=args.statistic)
     exams_path = folder / "exams.csv"
     exams = read_exams(exams_path) if exams_path.is_file() else None
+    errors_path = folder / "errors.csv"
+    errors = read_errors(errors_path) if errors_path.is_file() else None
+    arms = None if args.arms is None else read_arms(args.arms)
+    if arms is not None:
+        _check_arms_subjects(arms, args.arms, folder, measurements, exams, errors)
     changes = _changes(folder, measurements, exams, args)
     drift = (
         protocol_drift(exams, max_time_shift_h=args.max_time_shift, missing_baseline="skip")
@@ -130,9 +135,8 @@ def run(args: argparse.Namespace) -> int:
         else None
     )
 
-    arms = trial = None
-    if args.arms is not None:
-        arms = read_arms(args.arms)
+    trial = None
+    if arms is not None:
         tau = float(changes["tau_pct"].iloc[0]) if len(changes) else float(args.tau or 0.0)
         trial = trial_table(
             changes,
@@ -147,8 +151,6 @@ def run(args: argparse.Namespace) -> int:
         for path in _published(folder, trial, args, tau):
             print(path)
 
-    errors_path = folder / "errors.csv"
-    errors = read_errors(errors_path) if errors_path.is_file() else None
     missing_maps: list[str] = []
     maps = [] if args.no_maps else exam_map_figures(folder, measurements, notes=missing_maps)
     notes = (
@@ -286,3 +288,23 @@ def _changes(folder: Path, measurements, exams, args: argparse.Namespace):
     logger.info("computed the change table with tau %g %%", tau)
     print(write_table(changes, c_path, kind="changes"))
     return changes
+
+
+def _check_arms_subjects(arms, arms_path: Path, folder: Path, *tables) -> None:
+    """Refuse an allocation naming subjects the study does not have (before anything is written).
+
+    A subject of ``arms.csv`` that is in none of the study's tables (measurements, exams,
+    errors) is a typo or another study's subject, not a dropout.
+    """
+    known: set[str] = set()
+    for table in tables:
+        if table is not None and "subject" in table:
+            known.update(str(s) for s in table["subject"].dropna())
+    unknown = sorted({str(s) for s in arms["subject"]} - known)
+    if unknown:
+        more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+        listed = ", ".join(unknown[:10]) + more
+        raise StudyError(
+            f"{arms_path}: {len(unknown)} subject(s) not in the study {folder}: {listed}; "
+            "correct arms.csv, or give the output folder of the study it allocates"
+        )

@@ -9,7 +9,7 @@ from typing import Any
 
 from discT2.cli._dicom_out import add_dicom_options, recorded_source, write_results
 from discT2.cli._parser import Example
-from discT2.errors import InputError
+from discT2.errors import InputError, RoiError
 
 logger = logging.getLogger("discT2")
 
@@ -124,10 +124,12 @@ def load_image(path: str | Path, series: str | None = None) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Place the ROIs and write rois.json, rois.nii.gz and discs.json."""
+    from discT2._outputs import check_output_folder, staged
     from discT2.roi import DEFAULT_FRACTIONS, detect_discs, load_discs, place_rois, save_discs
 
     if not args.discs and not args.auto:
         raise InputError("give --discs discs.json, or --auto to find the discs automatically")
+    check_output_folder(args.out)
     if args.anatomical:
         from discT2.io.anatomical import load_anatomical
 
@@ -137,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         image = load_image(args.path, args.series)
     discs = load_discs(args.discs) if args.discs else []
+    if args.discs and not discs and not args.auto:
+        raise RoiError(f"{args.discs}: no discs listed; nothing to place (or add --auto)")
     if args.auto:
         have = {d.level for d in discs}
         found = detect_discs(image, lowest_level=args.lowest_level, reader=args.reader)
@@ -153,11 +157,15 @@ def run(args: argparse.Namespace) -> int:
         reader=args.reader,
         on_error="flag",
     )
+    if not rois.discs:
+        reasons = "; ".join(f"{f['level']}: {f['error']}" for f in rois.failed) or "no discs"
+        raise RoiError(f"{args.path}: no disc could be placed ({reasons}); nothing written")
     if args.discs:
         rois.provenance["discs_file"] = str(args.discs)
     out = Path(args.out)
-    written = rois.save(out)
-    save_discs(rois.discs, out / "discs.json")
+    with staged(out) as staging:
+        written = {k: out / p.name for k, p in rois.save(staging).items()}
+        save_discs(rois.discs, staging / "discs.json")
     for disc in rois.discs:
         counts = disc.qa.get("n_voxels", {})
         flags = ", ".join(disc.qa.get("flags", [])) or "-"
@@ -175,6 +183,4 @@ def run(args: argparse.Namespace) -> int:
     if args.dicom_out is not None and rois.discs:
         series_uid = image.meta.get("series_instance_uid") or args.series
         write_results(args, recorded_source(args, image), series_uid, rois=rois)
-    if not rois.discs:
-        return 2
     return 1 if rois.failed else 0

@@ -28,8 +28,9 @@ from discT2.errors import (
     ShapeMismatchError,
 )
 from discT2.fit import _common
-from discT2.fit._checks import bounds, opt_positive
 from discT2.fit._engine import default_workers, run_chunks
+from discT2.fit._option_checks import bounds, opt_positive
+from discT2.fit.checks import check_series
 from discT2.fit.epg_fit import fit_epg
 from discT2.fit.epg_options import EPGOptions
 from discT2.fit.loglinear import loglinear_block
@@ -288,6 +289,7 @@ class T2Model:
         if progress is not None and not callable(progress):
             raise InputError(f"progress must be a callable (done, total); got {progress!r}")
         vol, affine, meta, in_shape = self._as_volume(data)
+        input_notes = check_series(data) if isinstance(data, MultiEchoSeries) else []
         series = data if isinstance(data, MultiEchoSeries) else None
         spatial = vol.shape[:3]
         mask3, mask_desc = self._resolve_mask(mask, vol, in_shape, series)
@@ -339,6 +341,8 @@ class T2Model:
             meta, mask_desc, sigma, sigma_source, method_info, n_vox, n_fit, counts, elapsed,
             in_shape, workers,
         )  # fmt: skip
+        if input_notes:
+            provenance["input_warnings"] = input_notes
         n_failed = counts["FAILED"]
         if n_fit and n_failed > FAILED_WARN_FRACTION * n_fit:
             warnings.warn(

@@ -31,6 +31,7 @@ from discT2.epg import sinc_slice_profile
 from discT2.errors import EchoTimeError, InputError
 from discT2.fit._engine import run_chunks
 from discT2.fit.b1map import smooth_b1
+from discT2.fit.checks import train_spacing
 from discT2.fit.epg import (
     effective_b1_max,
     epg_block,
@@ -217,11 +218,11 @@ def _protocol(
         if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
             spacing, esp_source = float(value), "series metadata"
         else:
-            spacing, esp_source = _uniform_spacing(te_all), "echo times"
+            spacing, esp_source = train_spacing(te_all), "echo times"
     if spacing is None:
         raise EchoTimeError(
             f"method 'epg' needs the echo spacing: the echo times "
-            f"{np.round(te_all, 3).tolist()} ms are not 1, 2, 3 ... x one spacing. "
+            f"{np.round(te_all, 3).tolist()} ms are not whole multiples of the first one. "
             "Give echo_spacing_ms."
         )
     numbers = te_used / spacing
@@ -429,13 +430,3 @@ def _is_angle(value: Any) -> bool:
         and math.isfinite(value)
         and 0 < value <= 180
     )
-
-
-def _uniform_spacing(te: np.ndarray) -> float | None:
-    """The echo spacing when ``te`` is 1, 2, 3, ... times one spacing, else None."""
-    spacing = np.diff(te)
-    if np.allclose(spacing, spacing[0], rtol=1e-3, atol=1e-3) and np.isclose(
-        te[0], spacing[0], rtol=1e-3, atol=1e-3
-    ):
-        return float(spacing[0])
-    return None

@@ -14,7 +14,7 @@ import numpy as np
 
 from discT2.epg import sinc_slice_profile
 from discT2.errors import InputError
-from discT2.fit._checks import bounds, is_number, opt_angle, opt_positive
+from discT2.fit._option_checks import bounds, is_number, opt_angle, opt_positive
 
 __all__ = ["DEFAULT_T1_MS", "EPGOptions", "SliceProfile"]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from discT2.errors import DicomSeriesError, EchoTimeError, InputError
+from discT2.io._checks import file_problem
 from discT2.io.dicom import SeriesInfo, find_dicom_series, load_dicom_series
 from discT2.io.nifti import (
     is_nifti,
@@ -100,8 +101,7 @@ def load_series(
             raise InputError("a list mixing NIfTI and DICOM files; give one kind")
         return load_dicom_series(files, series, **options)
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file or folder")
+    _check_path(p)
     if p.is_file() and is_nifti(p):
         return _load_nifti_file(p)
     if p.is_dir():
@@ -136,8 +136,7 @@ def find_series(path: PathInput) -> list[SeriesInfo]:
     """
     if isinstance(path, (str, os.PathLike)):
         p = Path(path)
-        if not p.exists():
-            raise InputError(f"{p}: no such file or folder")
+        _check_path(p)
         if p.is_file() and is_nifti(p):
             return [_nifti_info(_load_nifti_file(p), [p])]
         if p.is_dir():
@@ -153,6 +152,13 @@ def find_series(path: PathInput) -> list[SeriesInfo]:
     if files and all(is_nifti(f) for f in files):
         return [_nifti_info(load_nifti_echoes(files), files)]
     return find_dicom_series(files)
+
+
+def _check_path(p: Path) -> None:
+    """A folder, or a regular file (a FIFO or device would block or stream forever)."""
+    problem = None if p.is_dir() else file_problem(p)
+    if problem is not None:
+        raise InputError(f"{p}: {problem}")
 
 
 # ---- NIfTI ---------------------------------------------------------------------------------

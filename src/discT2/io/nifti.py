@@ -13,6 +13,7 @@ import nibabel as nib
 import numpy as np
 
 from discT2.errors import EchoTimeError, InputError, ShapeMismatchError
+from discT2.io._checks import check_declared_size, file_problem
 from discT2.series import MultiEchoSeries
 
 __all__ = [
@@ -84,14 +85,21 @@ def load_map(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         The file is missing or not a readable NIfTI image; the message names the file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
+    problem = file_problem(path)
+    if problem is not None:
+        raise InputError(f"{path}: {problem}")
     try:
         img = nib.load(path)
+        check_declared_size(path, img)
         data = np.asarray(img.dataobj)
+        affine = np.asarray(img.affine, dtype=float)
+    except InputError:
+        raise
     except Exception as exc:  # nibabel raises many types for broken files
         raise InputError(f"{path}: not a readable NIfTI image ({exc})") from exc
-    return data, np.asarray(img.affine, dtype=float)
+    if not np.all(np.isfinite(affine)):
+        raise InputError(f"{path}: the header's affine holds non-finite values")
+    return data, affine
 
 
 def _sidecar_path(path: Path) -> Path:
@@ -147,14 +155,8 @@ def load_nifti_series(path: str | os.PathLike) -> MultiEchoSeries:
         raise EchoTimeError(
             f"{path}: no JSON sidecar {sidecar.name} with 'EchoTime' (seconds, one per volume)"
         )
-    try:
-        side = json.loads(sidecar.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"{sidecar}: not readable JSON ({exc})") from exc
-    te = side.get("EchoTime")
-    if te is None:
-        raise EchoTimeError(f"{sidecar}: no 'EchoTime' field (seconds, one per volume)")
-    te_ms = np.atleast_1d(np.asarray(te, dtype=float)) * 1000.0
+    side = _read_sidecar(path)
+    te_ms = _echo_times_ms(side["EchoTime"], sidecar)
     _check_seconds(te_ms, sidecar)
     if te_ms.size != data.shape[3]:
         raise EchoTimeError(
@@ -205,7 +207,7 @@ def load_nifti_echoes(paths: Sequence[str | os.PathLike]) -> MultiEchoSeries:
                 f"{path}: one NIfTI per echo must be 3-D; got shape {data.shape}"
             )
         side = _read_sidecar(path)
-        te = np.atleast_1d(np.asarray(side.get("EchoTime", []), dtype=float))
+        te = _echo_times_ms(side["EchoTime"], _sidecar_path(path)) / 1000.0
         if te.size != 1:
             raise EchoTimeError(
                 f"{_sidecar_path(path)}: 'EchoTime' must be one value (seconds) for a 3-D file; "
@@ -239,13 +241,29 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
     sidecar = _sidecar_path(path)
     if not sidecar.is_file():
         raise EchoTimeError(f"{path}: no JSON sidecar {sidecar.name} with 'EchoTime' (seconds)")
+    problem = file_problem(sidecar)
+    if problem is not None:
+        raise InputError(f"{sidecar}: {problem}")
     try:
-        side = json.loads(sidecar.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        side = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:  # JSON and UTF-8 errors are ValueErrors
         raise InputError(f"{sidecar}: not readable JSON ({exc})") from exc
     if not isinstance(side, dict) or "EchoTime" not in side:
         raise EchoTimeError(f"{sidecar}: no 'EchoTime' field (seconds)")
     return side
+
+
+def _echo_times_ms(value: Any, sidecar: Path) -> np.ndarray:
+    """The sidecar's ``EchoTime`` (seconds, a number or a list of numbers) in ms."""
+    try:
+        te = np.atleast_1d(np.asarray(value, dtype=float))
+    except (TypeError, ValueError):
+        te = np.array([np.nan])
+    if te.ndim != 1 or te.size == 0 or not np.all(np.isfinite(te)) or np.any(te <= 0):
+        raise EchoTimeError(
+            f"{sidecar}: 'EchoTime' must be positive numbers (seconds); got {value!r:.80}"
+        )
+    return te * 1000.0
 
 
 def _check_seconds(te_ms: np.ndarray, where: Path) -> None:

@@ -272,6 +272,11 @@ def plan_study(
         raise InputError(
             f"visits must start at 0 (baseline) and increase; got {list(visits_months)}"
         )
+    if len(months) < 2:
+        raise InputError(
+            f"a study needs a baseline and at least one follow-up (e.g. visits 0,12), since its "
+            f"truth is the change from baseline; got {list(visits_months)}"
+        )
     if vendor != "mixed" and vendor not in VENDOR_SEQUENCE:
         raise InputError(
             f"vendor must be 'mixed' or one of {sorted(VENDOR_SEQUENCE)}; got {vendor!r}"

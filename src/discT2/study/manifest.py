@@ -50,6 +50,9 @@ OPTIONAL_COLUMNS: tuple[str, ...] = ("discs", "series")
 
 # Subject and visit codes become folder names of the output: keep them to safe characters.
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+#: Longest subject or visit code: each names an output folder, and file systems allow 255 bytes
+#: per name (with room left for the temporary names written beside it).
+MAX_CODE_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -347,6 +350,11 @@ def _exam(cells: dict[str, str], line: int, path: Path, folder: Path) -> ExamSpe
             raise StudyError(
                 f"{where(column)}: {value!r} cannot name an output folder; use letters, digits "
                 "and _ . + - (starting with a letter or digit)"
+            )
+        if len(value) > MAX_CODE_LENGTH:
+            raise StudyError(
+                f"{where(column)}: {value[:20]!r}... is {len(value)} characters long; it names an "
+                f"output folder, so at most {MAX_CODE_LENGTH}"
             )
     try:
         months = float(cells["months"])

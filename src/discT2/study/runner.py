@@ -40,6 +40,7 @@ from typing import Any
 
 import pandas as pd
 
+from discT2._outputs import check_output_folder
 from discT2._version import __version__
 from discT2.errors import InputError, StudyError
 from discT2.report import (
@@ -53,6 +54,7 @@ from discT2.report import (
 )
 from discT2.report._names import ERROR_COLUMNS, REPORT_BLINDED, REPORT_UNBLINDED
 from discT2.study._files import write_json
+from discT2.study._lock import study_lock
 from discT2.study._main_guard import check_main_guard
 from discT2.study._tables import (
     ALL_COLUMNS,
@@ -242,7 +244,26 @@ def run_study(
             f"{out}: the output folder is the manifest's folder; write the results to a folder "
             "of their own (e.g. -o results)"
         )
+    check_output_folder(out)
     out.mkdir(parents=True, exist_ok=True)
+    with study_lock(out):
+        return _run_locked(study, out, options, workers, force, progress, tau_pct,
+                           max_time_shift_h, report, started, t0)  # fmt: skip
+
+
+def _run_locked(
+    study: Study,
+    out: Path,
+    options: RunOptions,
+    workers: int,
+    force: bool,
+    progress: ProgressCallback | None,
+    tau_pct: float,
+    max_time_shift_h: float,
+    report: bool,
+    started: str,
+    t0: float,
+) -> RunResult:
     _warn_changed_options(out, options)
     cores = _cores()
     if workers > cores:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from discT2.errors import InputError
+from discT2.io._checks import file_problem
 
 __all__ = ["collect_files"]
 
@@ -53,11 +54,13 @@ def collect_files(
             raise InputError("an empty list of DICOM files was given")
     files: list[Path] = []
     for item in items:
-        if not item.exists():
-            raise InputError(f"{item}: no such file or folder")
         if item.is_dir():
             files.extend(_walk(item, skipped))
-        elif item.name.upper() == "DICOMDIR" and len(items) == 1:
+            continue
+        problem = file_problem(item)
+        if problem is not None:
+            raise InputError(f"{item}: {problem}")
+        if item.name.upper() == "DICOMDIR" and len(items) == 1:
             skipped["DICOMDIR"] = skipped.get("DICOMDIR", 0) + 1
             files.extend(_walk(item.parent, skipped, exclude=item))
         else:
@@ -88,6 +91,8 @@ def _walk(folder: Path, skipped: dict[str, int], exclude: Path | None = None) ->
                 skipped["hidden file"] = skipped.get("hidden file", 0) + 1
             elif f.suffix.lower() in _NOT_DICOM:
                 skipped["not DICOM"] = skipped.get("not DICOM", 0) + 1
+            elif (problem := file_problem(f)) is not None:
+                skipped[problem] = skipped.get(problem, 0) + 1
             else:
                 out.append(f)
     return out

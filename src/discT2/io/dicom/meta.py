@@ -11,6 +11,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 
+from discT2.errors import DicomSeriesError
 from discT2.io.dicom.frames import Frame, quiet_pydicom
 from discT2.io.dicom.grouping import Candidate, _first_time, _parse_date, _parse_time
 from discT2.io.nifti import vendor_name
@@ -31,9 +32,14 @@ def series_meta(candidate: Candidate, root: Path) -> dict[str, Any]:
     info = candidate.info
     notes = list(info.notes)
     with quiet_pydicom():
-        ds = pydicom.dcmread(first.path, stop_before_pixels=True, force=True)
-        meta = _header_meta(ds, first)
-        when = _when(grid, ds, notes)
+        try:
+            ds = pydicom.dcmread(first.path, stop_before_pixels=True, force=True)
+            meta = _header_meta(ds, first)
+            when = _when(grid, ds, notes)
+        except Exception as exc:  # a corrupt value (e.g. an unknown VR) in a field read here
+            raise DicomSeriesError(
+                f"{first.path}: unreadable header field ({type(exc).__name__}: {exc})"
+            ) from exc
     meta.update(
         source=str(root),
         format="dicom-enhanced" if first.enhanced else "dicom",

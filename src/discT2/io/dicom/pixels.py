@@ -11,6 +11,7 @@ import pydicom
 from pydicom.uid import UID
 
 from discT2.errors import DicomSeriesError, InputError, MissingDependencyError
+from discT2.io._checks import MAX_IMAGE_BYTES
 from discT2.io.dicom.frames import Frame, quiet_pydicom
 
 __all__ = ["INTENSITIES", "read_images", "rescaler"]
@@ -40,6 +41,7 @@ def read_images(grid: np.ndarray, root: Path, convert: Converter) -> np.ndarray:
     """
     n_k, n_e = grid.shape
     first: Frame = grid[0, 0]
+    _check_series_size(first, n_k, n_e, root)
     out = np.empty((first.columns, first.rows, n_k, n_e), dtype=np.float32)
     by_path: dict[Path, list[tuple[int, int, Frame]]] = {}
     for k in range(n_k):
@@ -135,13 +137,69 @@ def _decode(path: Path, frame: Frame, root: Path) -> np.ndarray:
         syntax = ds.file_meta.get("TransferSyntaxUID") if "file_meta" in dir(ds) else None
         _check_decoder(UID(str(syntax)) if syntax else None, name)
         try:
+            _check_declared_pixels(ds, path, name)
             return np.asarray(ds.pixel_array)
+        except DicomSeriesError:
+            raise
         except Exception as exc:  # decoders raise many types for corrupt data
             raise DicomSeriesError(f"{name}: unreadable pixel data ({exc})") from exc
 
 
+def _check_series_size(first: Frame, n_k: int, n_e: int, root: Path) -> None:
+    """Refuse a grid whose images would not fit in memory before allocating it."""
+    declared = first.rows * first.columns * n_k * n_e * np.dtype(np.float32).itemsize
+    if first.rows <= 0 or first.columns <= 0 or declared > MAX_IMAGE_BYTES:
+        raise DicomSeriesError(
+            f"{first.label(root)}: the headers declare {first.rows} x {first.columns} pixels "
+            f"x {n_k} slices x {n_e} echoes ({declared / 1024**3:.3g} GiB); refused (at most "
+            f"{MAX_IMAGE_BYTES // 1024**3} GiB)"
+        )
+
+
+def _check_declared_pixels(ds: pydicom.Dataset, path: Path, name: str) -> None:
+    """Compare the header's image size with the pixel data held, before decoding allocates it.
+
+    Uncompressed data must hold Rows x Columns x frames x samples x BitsAllocated bits;
+    compressed data cannot be checked byte for byte, so the decoded size is capped.
+    """
+    rows, columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+    frames = int(ds.get("NumberOfFrames") or 1)
+    samples = int(ds.get("SamplesPerPixel") or 1)
+    bits = int(ds.get("BitsAllocated") or 0)
+    if min(rows, columns, frames, samples, bits) <= 0 or (bits % 8 and bits != 1):
+        raise DicomSeriesError(
+            f"{name}: unreadable pixel data: the header declares {rows} x {columns} pixels, "
+            f"{frames} frames, {samples} samples of {bits} bits"
+        )
+    declared = rows * columns * frames * samples * max(bits, 8) // 8
+    if declared > MAX_IMAGE_BYTES:
+        raise DicomSeriesError(
+            f"{name}: the header declares {rows} x {columns} pixels x {frames} frames "
+            f"({declared / 1024**3:.3g} GiB); refused (at most "
+            f"{MAX_IMAGE_BYTES // 1024**3} GiB)"
+        )
+    element = next(
+        (ds[k] for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData") if k in ds), None
+    )
+    if element is None or element.is_undefined_length or bits == 1:
+        return  # encapsulated (compressed) data: sizes checked by the decoder
+    held = len(element.value or b"")
+    if held < declared:
+        raise DicomSeriesError(
+            f"{name}: unreadable pixel data (truncated): the header declares {rows} x {columns} "
+            f"pixels x {frames} frames of {bits} bits ({declared} bytes), the file holds {held} "
+            "bytes"
+        )
+
+
 def _check_decoder(syntax: UID | None, name: str) -> None:
-    if syntax is None or not syntax.is_compressed:
+    if syntax is None:
+        return
+    try:
+        compressed = syntax.is_compressed
+    except ValueError as exc:  # a UID that is not a transfer syntax
+        raise DicomSeriesError(f"{name}: unreadable pixel data: {exc} ({syntax})") from exc
+    if not compressed:
         return
     from pydicom.pixels import get_decoder
 
