@@ -105,7 +105,9 @@ def mixed_vendor_exam(seed: int, subject: int, months: int) -> PhantomExam:
 
     from discT2.phantom import PRESETS, plan_study
 
-    protocol = replace(PRESETS["sample"]["protocol"], supersample=1)
+    # the images these hard cases were found on: a uniform slice at SNR 150, the phantom's
+    # defaults before it simulated the 2-D slice profile (the same seeds give other images now)
+    protocol = replace(PRESETS["sample"]["protocol"], supersample=1, slice_profile=False, snr=150.0)
     plan = plan_study(4, visits_months=(0, 6, 12), seed=seed, vendor="mixed", protocol=protocol)
     return _simulated(f"mixed{seed}", plan, subject, months)
 
