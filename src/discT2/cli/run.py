@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from discT2.errors import InputError
 from discT2.fit import FIT_METHODS
 from discT2.study import DEFAULT_METHOD, RunResult, read_study, run_study
 
@@ -83,6 +84,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "-o", "--out", type=Path, required=True, metavar="DIR", help="output folder"
     )
     add_run_options(parser)
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the exams on the Dask cluster of this scheduler (e.g. tcp://host:8786) "
+        "instead of local processes; needs discT2[dask] (see docs/tutorials/study.md)",
+    )
     parser.add_argument("--no-report", action="store_true", help="write the tables only")
     parser.set_defaults(func=run)
     return parser
@@ -132,9 +139,28 @@ def execute(manifest: Path, out: Path, args: argparse.Namespace, **overrides) ->
         return run_study(study, out, progress=update, **{**run_options(args), **overrides})
 
 
+@contextlib.contextmanager
+def dask_client(address: str | None) -> Iterator[object | None]:
+    """A ``dask.distributed`` client connected to ``address`` (None: no client)."""
+    if not address:
+        yield None
+        return
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise InputError("--scheduler needs dask.distributed: pip install 'discT2[dask]'") from exc
+    try:
+        client = Client(address, timeout="30s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InputError(f"{address}: cannot reach the Dask scheduler ({exc})") from exc
+    with client:
+        yield client
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``discT2 run``; returns the exit status."""
-    result = execute(args.manifest, args.out, args, report=not args.no_report)
+    with dask_client(getattr(args, "scheduler", None)) as client:
+        result = execute(args.manifest, args.out, args, report=not args.no_report, client=client)
     print(result.summary())
     if len(result.errors):
         print(f"exams not completed: {args.out / 'errors.csv'}")
