@@ -1,7 +1,9 @@
 """Carry a baseline exam's disc geometry to a follow-up exam by rigid registration.
 
-SimpleITK registers the follow-up to the baseline, first over the whole field of view, then per
-disc in a region around it (the spine may move between discs). Each disc's landmarks are mapped
+SimpleITK registers the follow-up to the baseline, first over the lumbar column (a box around
+the baseline's discs), then per disc in a region around it (the spine may move between discs);
+only those boxes are registered (the rest of the field of view costs time and moves in ways the
+spine does not). Each disc's landmarks are mapped
 through its transform, put on the nearest follow-up slice, and the ROIs are placed there the way
 they were placed at baseline. Every propagated disc is flagged ``propagated`` with registration
 figures (normalised cross-correlation around the disc before and after, how far the per-disc
@@ -429,6 +431,7 @@ def _global_start(
     best, best_score = np.eye(4), np.inf
     for start in (np.eye(4), centred):
         reg = _registration(sitk, f_img, m_img, None, "correlation", 1, 1.0, 1.0)
+        reg.SetMetricUseMovingImageGradientFilter(False)  # a value, no gradient, is needed
         reg.SetInitialTransform(_initial_transform(f_img, m_img, f_grid, None, start))
         try:
             score = reg.MetricEvaluate(f_img, m_img)
