@@ -116,13 +116,16 @@ class PoolEngine:
 
     def __init__(self, workers: int, threads: int) -> None:
         self.threads = threads
-        with _thread_environment(threads):
-            self._pool = ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=limit_threads,
-                initargs=(threads,),
-            )
+        # The pool starts its processes when exams are submitted, not here: the variables stay
+        # set until close(), so that BLAS in every worker starts with its share of threads.
+        self._environment = contextlib.ExitStack()
+        self._environment.enter_context(_thread_environment(threads))
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=limit_threads,
+            initargs=(threads,),
+        )
 
     def submit(self, task: ExamTask) -> Future:
         """Start an exam; raises ``BrokenProcessPool`` or ``RuntimeError`` when it cannot."""
@@ -139,7 +142,10 @@ class PoolEngine:
 
     def close(self, cancel: bool = False) -> None:
         """Shut the pool down (without waiting, and dropping queued exams, when ``cancel``)."""
-        self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        try:
+            self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        finally:
+            self._environment.close()
 
     @staticmethod
     def crash_reason(exc: BaseException) -> str:
