@@ -194,14 +194,20 @@ def main(argv=None) -> None:
     parser.add_argument("--subjects", type=int, default=4)
     parser.add_argument("--clicks", type=int, default=len(CLICKS), help="clicks per disc (1-7)")
     parser.add_argument("--sample", action="store_true", help="the committed sample study")
+    parser.add_argument(
+        "--modes",
+        default="corners,click,auto,propagated",
+        help="comma-separated modes to measure (default all four)",
+    )
     args = parser.parse_args(argv)
+    modes = [m for m in ("corners", "click", "auto", "propagated") if m in args.modes.split(",")]
     logging.getLogger("discT2").setLevel(logging.ERROR)
     tallies = defaultdict(Tally)
     pairs = sample() if args.sample else generated(args.preset, args.subjects)
     first = None
     for baseline, followup in pairs:
         first = first or baseline
-        for exam in (baseline, followup):
+        for exam in (baseline, followup) if set(modes) - {"propagated"} else ():
             levels = [lv for lv in exam.discs if exam.in_view(lv)]
             truth = [
                 DiscGeometry(lv, corners_ras_mm=exam.discs[lv]["corners_ras_mm"]) for lv in levels
@@ -248,6 +254,8 @@ def main(argv=None) -> None:
                 t.add_geometry(exam, disc, level)
                 kept.append(disc)
             t.add_t2(exam, kept)
+        if "propagated" not in modes:
+            continue
         t = tallies["propagated"]
         levels = [lv for lv in baseline.discs if baseline.in_view(lv) and followup.in_view(lv)]
         drawn = [
@@ -269,7 +277,7 @@ def main(argv=None) -> None:
         "90th pct | s / disc |"
     )
     print("|---|---|---|---|---|---|---|")
-    for mode in ("corners", "click", "auto", "propagated"):
+    for mode in modes:
         print(tallies[mode].row(mode))
 
 

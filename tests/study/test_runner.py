@@ -185,6 +185,33 @@ def test_rois_propagated_from_baseline(trial_run, tables):
     assert all("registration" in d for d in doc["rois"]["discs"])
 
 
+def test_followups_read_the_saved_baseline_image(trial, trial_run):
+    """A follow-up registers to the image its baseline saved, exactly what re-reading the
+    baseline's DICOM gives; it reads the DICOM when the saved image is not the current one."""
+    from dataclasses import replace
+
+    from discT2 import MultiEchoSeries
+    from discT2.roi.register import RegistrationImage
+    from discT2.study import RunOptions, read_study
+    from discT2.study.exam import ExamTask, _baseline_image
+
+    folder = trial_run.out_dir / "S01"
+    record = json.loads((folder / "baseline" / "exam.json").read_text())
+    assert "registration.npz" in record["outputs"]
+    assert "baseline image from" in (folder / "m12" / "exam.log").read_text()
+    study = read_study(trial["manifest"])
+    spec = next(e for e in study.ordered() if e.key == ("S01", "m12"))
+    task = ExamTask(spec=spec, folder=folder / "m12", options=RunOptions(), plan="propagate",
+                    baseline=study.baseline("S01"), baseline_folder=folder / "baseline",
+                    baseline_digest=record["digest"])  # fmt: skip
+    saved = _baseline_image(task)
+    assert isinstance(saved, RegistrationImage)
+    reread = _baseline_image(replace(task, baseline_digest="an older baseline"))
+    assert isinstance(reread, MultiEchoSeries)
+    again = RegistrationImage.of(reread)
+    assert np.array_equal(again.data, saved.data) and np.array_equal(again.affine, saved.affine)
+
+
 def test_exam_folders(trial_run):
     for exam in trial_run.exams:
         folder = trial_run.out_dir / exam.subject / exam.visit

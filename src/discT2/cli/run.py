@@ -20,6 +20,7 @@ from discT2.cli._choices import FIT_METHODS
 from discT2.cli._choices import STUDY_METHOD as DEFAULT_METHOD
 from discT2.cli._dicom_out import add_dicom_options, write_study_results
 from discT2.cli._parser import Example
+from discT2.errors import InputError
 
 if TYPE_CHECKING:
     from discT2.study import RunResult
@@ -103,6 +104,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "-o", "--out", type=Path, required=True, metavar="DIR", help="output folder"
     )
     add_run_options(parser)
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the exams on the Dask cluster of this scheduler (e.g. tcp://host:8786) "
+        "instead of local processes; needs discT2[dask] (see docs/tutorials/study.md)",
+    )
     parser.add_argument("--no-report", action="store_true", help="write the tables only")
     add_dicom_options(parser, source=False)
     parser.set_defaults(func=run)
@@ -155,9 +162,28 @@ def execute(manifest: Path, out: Path, args: argparse.Namespace, **overrides) ->
         return run_study(study, out, progress=update, **{**run_options(args), **overrides})
 
 
+@contextlib.contextmanager
+def dask_client(address: str | None) -> Iterator[object | None]:
+    """A ``dask.distributed`` client connected to ``address`` (None: no client)."""
+    if not address:
+        yield None
+        return
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise InputError("--scheduler needs dask.distributed: pip install 'discT2[dask]'") from exc
+    try:
+        client = Client(address, timeout="30s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InputError(f"{address}: cannot reach the Dask scheduler ({exc})") from exc
+    with client:
+        yield client
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``discT2 run``; returns the exit status."""
-    result = execute(args.manifest, args.out, args, report=not args.no_report)
+    with dask_client(getattr(args, "scheduler", None)) as client:
+        result = execute(args.manifest, args.out, args, report=not args.no_report, client=client)
     dicom_failed = 0
     if args.dicom_out is not None:
         dicom_failed = write_study_results(args, args.manifest, args.out)

@@ -1,7 +1,9 @@
 """Carry a baseline exam's disc geometry to a follow-up exam by rigid registration.
 
-SimpleITK registers the follow-up to the baseline, first over the whole field of view, then per
-disc in a region around it (the spine may move between discs). Each disc's landmarks are mapped
+SimpleITK registers the follow-up to the baseline, first over the lumbar column (a box around
+the baseline's discs), then per disc in a region around it (the spine may move between discs);
+only those boxes are registered (the rest of the field of view costs time and moves in ways the
+spine does not). Each disc's landmarks are mapped
 through its transform, put on the nearest follow-up slice, and the ROIs are placed there the way
 they were placed at baseline. Every propagated disc is flagged ``propagated`` with registration
 figures (normalised cross-correlation around the disc before and after, how far the per-disc
@@ -13,7 +15,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +30,7 @@ from discT2.roi.geometry import now_iso
 from discT2.roi.place import place_rois, series_info
 from discT2.roi.rois import DiscROIs
 
-__all__ = ["propagate", "register_rigid", "registration_figure"]
+__all__ = ["RegistrationImage", "propagate", "register_rigid", "registration_figure"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +39,10 @@ MIN_NCC = 0.8
 #: Per-disc transforms further than this from the global one are flagged (mm at the disc).
 MAX_LOCAL_SHIFT_MM = 5.0
 _LPS = np.diag([-1.0, -1.0, 1.0])
+#: In-plane margin of the lumbar-column box the global registration looks at (mm).
+COLUMN_MARGIN_MM = 25.0
+#: The optimiser stops at steps below this (mm): a hundredth of a typical 1-2 mm pixel.
+MIN_STEP_MM = 0.01
 
 
 def _sitk() -> Any:
@@ -42,8 +51,102 @@ def _sitk() -> Any:
     return sitk
 
 
+@dataclass(frozen=True)
+class RegistrationImage:
+    """The intensity image an exam is registered with, on its grid.
+
+    All :func:`propagate` needs of a baseline exam, so a study run keeps it next to the
+    baseline's outputs instead of reading the baseline's DICOM again for every follow-up.
+
+    Attributes
+    ----------
+    data : ndarray, shape (I, J, K), float32
+        The image (:func:`registration_image` of the exam).
+    affine : ndarray, shape (4, 4)
+        Voxel to RAS mm.
+    """
+
+    data: np.ndarray
+    affine: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of :attr:`data`."""
+        return tuple(self.data.shape)
+
+    @classmethod
+    def of(cls, image: Any) -> RegistrationImage:
+        """The registration image of a series or T2 map.
+
+        Parameters
+        ----------
+        image : MultiEchoSeries or T2Map
+            The exam.
+
+        Returns
+        -------
+        RegistrationImage
+            Its :func:`registration_image` and affine.
+        """
+        return cls(registration_image(image), np.array(grid_of(image).affine, float))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write to a NumPy ``.npz`` file (exact: float32 image, float64 affine).
+
+        Parameters
+        ----------
+        path : path-like
+            The file, written under a temporary name and renamed.
+
+        Returns
+        -------
+        Path
+            ``path``.
+        """
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with tmp.open("wb") as fh:
+                np.savez_compressed(fh, data=self.data, affine=self.affine)
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> RegistrationImage:
+        """Read a file written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : path-like
+            The ``.npz`` file.
+
+        Returns
+        -------
+        RegistrationImage
+            The image and affine.
+
+        Raises
+        ------
+        RoiError
+            The file cannot be read or holds no 3-D image with a 4x4 affine.
+        """
+        try:
+            with np.load(path, allow_pickle=False) as doc:
+                data, affine = np.asarray(doc["data"], np.float32), np.asarray(doc["affine"])
+        except (OSError, KeyError, ValueError) as exc:
+            raise RoiError(f"{path}: not a registration image ({exc})") from exc
+        if data.ndim != 3 or affine.shape != (4, 4):
+            raise RoiError(f"{path}: not a registration image (shape {data.shape})")
+        return cls(data, affine.astype(float))
+
+
 def registration_image(image: Any) -> np.ndarray:
     """The intensity image registered: mean of the echoes, or S0 (else T2) of a T2 map."""
+    if isinstance(image, RegistrationImage):
+        return image.data
     if hasattr(image, "echo_times_ms"):
         return np.asarray(image.data, np.float32).mean(axis=3)
     s0 = getattr(image, "s0", None)
@@ -90,6 +193,9 @@ def register_rigid(
     iterations: int = 200,
     max_step_mm: float = 1.0,
     metric: str = "correlation",
+    min_step_mm: float = 1e-3,
+    coarse: bool = False,
+    lever_arm_mm: float | None = None,
 ) -> np.ndarray:
     """Rigid registration with SimpleITK; returns a 4x4 RAS matrix.
 
@@ -113,6 +219,16 @@ def register_rigid(
     metric : {'correlation', 'mutual_information'}
         Correlation suits visits with the same protocol (the trial's case) and is several times
         faster; Mattes mutual information tolerates a change of contrast.
+    min_step_mm : float
+        The optimiser stops when its step falls below this (mm of motion).
+    coarse : bool
+        Register at half the in-plane resolution first (in-plane 2x2 averages; the slices are
+        kept, since a sagittal T2 stack has only a few), then refine at full resolution.
+    lever_arm_mm : float, optional
+        Distance at which a rotation's motion is weighed against a translation's (optimiser
+        scales). Default: estimated from the fixed image's extent. A region cropped around one
+        disc gets the whole field of view's, so that its refinement turns as cautiously as one
+        over the whole image (a few slices of one disc say little about rotation).
 
     Raises
     ------
@@ -124,22 +240,66 @@ def register_rigid(
     sitk = _sitk()
     f_img = _to_sitk(fixed.astype(np.float32), fixed_grid)
     m_img = _to_sitk(moving.astype(np.float32), moving_grid)
-    tx = sitk.Euler3DTransform()
+    tx = _initial_transform(f_img, m_img, fixed_grid, mask, initial)
+    f_mask = _to_sitk(mask.astype(np.uint8), fixed_grid) if mask is not None else None
+    levels = [(f_img, m_img, f_mask, max_step_mm)]
+    if coarse and min(fixed.shape[:2]) >= 16 and min(moving.shape[:2]) >= 16:
+        shrink = [2, 2, 1]
+        small = (
+            sitk.BinShrink(f_img, shrink),
+            sitk.BinShrink(m_img, shrink),
+            None if f_mask is None else sitk.BinShrink(f_mask, shrink),
+            2 * max_step_mm,
+        )
+        levels.insert(0, small)
+    for f_lvl, m_lvl, mask_lvl, step in levels:
+        reg = _registration(sitk, f_lvl, m_lvl, mask_lvl, metric, iterations, step, min_step_mm)
+        if lever_arm_mm is not None:
+            reg.SetOptimizerScales([float(lever_arm_mm) ** 2] * 3 + [1.0] * 3)
+        reg.SetInitialTransform(tx, inPlace=True)
+        try:
+            reg.Execute(f_lvl, m_lvl)
+        except RuntimeError as exc:
+            raise RegistrationError(f"rigid registration failed: {exc}") from exc
+    return _transform_to_matrix(tx)
+
+
+def _initial_transform(
+    f_img: Any, m_img: Any, fixed_grid: Grid, mask: np.ndarray | None, initial: np.ndarray | None
+) -> Any:
+    """An Euler transform from ``initial`` (RAS) centred on the mask, or the images' centres."""
+    sitk = _sitk()
     if initial is None:
-        tx = sitk.CenteredTransformInitializer(
+        return sitk.CenteredTransformInitializer(
             f_img, m_img, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.GEOMETRY
         )
-    else:
-        flip = np.diag([-1.0, -1.0, 1.0, 1.0])
-        m_lps = flip @ np.asarray(initial, float) @ flip
-        centre = _LPS @ fixed_grid.voxel_to_world((np.asarray(fixed_grid.shape) - 1) / 2)
-        if mask is not None and mask.any():
-            centre = _LPS @ fixed_grid.voxel_to_world(np.argwhere(mask).mean(axis=0))
-        tx.SetCenter([float(v) for v in centre])
-        tx.SetMatrix([float(v) for v in m_lps[:3, :3].ravel()])
-        rot = m_lps[:3, :3]
-        tx.SetTranslation([float(v) for v in m_lps[:3, 3] - centre + rot @ centre])
+    tx = sitk.Euler3DTransform()
+    flip = np.diag([-1.0, -1.0, 1.0, 1.0])
+    m_lps = flip @ np.asarray(initial, float) @ flip
+    centre = _LPS @ fixed_grid.voxel_to_world((np.asarray(fixed_grid.shape) - 1) / 2)
+    if mask is not None and mask.any():
+        centre = _LPS @ fixed_grid.voxel_to_world(np.argwhere(mask).mean(axis=0))
+    tx.SetCenter([float(v) for v in centre])
+    tx.SetMatrix([float(v) for v in m_lps[:3, :3].ravel()])
+    rot = m_lps[:3, :3]
+    tx.SetTranslation([float(v) for v in m_lps[:3, 3] - centre + rot @ centre])
+    return tx
+
+
+def _registration(
+    sitk: Any,
+    f_img: Any,
+    m_img: Any,
+    f_mask: Any,
+    metric: str,
+    iterations: int,
+    max_step_mm: float,
+    min_step_mm: float,
+) -> Any:
     reg = sitk.ImageRegistrationMethod()
+    # One thread: the images are small (thread start-up costs more than it saves), parallel
+    # runs use their cores for other exams, and the result then does not depend on the machine.
+    reg.SetNumberOfThreads(1)
     if metric == "mutual_information":
         reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
         reg.SetMetricSamplingStrategy(reg.REGULAR)
@@ -147,34 +307,23 @@ def register_rigid(
     else:
         reg.SetMetricAsCorrelation()
     reg.SetInterpolator(sitk.sitkLinear)
-    if min(fixed.shape) < 4 or min(moving.shape) < 4:
+    # The correlation's gradient needs only the moving image's; skip smoothing the fixed one.
+    reg.SetMetricUseFixedImageGradientFilter(False)
+    if min(m_img.GetSize()) < 4:
         # the metric's Gaussian gradient filter needs 4 voxels per axis; use central differences
-        reg.SetMetricUseFixedImageGradientFilter(False)
         reg.SetMetricUseMovingImageGradientFilter(False)
-    if mask is not None:
-        reg.SetMetricFixedMask(_to_sitk(mask.astype(np.uint8), fixed_grid))
+    if f_mask is not None:
+        reg.SetMetricFixedMask(f_mask)
     reg.SetOptimizerAsRegularStepGradientDescent(
         learningRate=max_step_mm,
-        minStep=1e-3,
+        minStep=min_step_mm,
         numberOfIterations=iterations,
         relaxationFactor=0.6,
     )
     reg.SetOptimizerScalesFromPhysicalShift()
-    # ITK's Gaussian pyramid needs at least 4 voxels along every axis; a few-slice sagittal stack
-    # (3-5 slices is common for T2 mapping) gets a single full-resolution level instead.
-    if mask is None and min(fixed.shape) >= 8 and min(moving.shape) >= 8:
-        reg.SetShrinkFactorsPerLevel([2, 1])
-        reg.SetSmoothingSigmasPerLevel([1.0, 0.0])
-    else:
-        reg.SetShrinkFactorsPerLevel([1])
-        reg.SetSmoothingSigmasPerLevel([0.0])
-    reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
-    reg.SetInitialTransform(tx, inPlace=True)
-    try:
-        reg.Execute(f_img, m_img)
-    except RuntimeError as exc:
-        raise RegistrationError(f"rigid registration failed: {exc}") from exc
-    return _transform_to_matrix(tx)
+    reg.SetShrinkFactorsPerLevel([1])
+    reg.SetSmoothingSigmasPerLevel([0.0])
+    return reg
 
 
 def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -204,6 +353,94 @@ def _ncc(a: np.ndarray, b: np.ndarray) -> float:
     x, y = a[ok] - a[ok].mean(), b[ok] - b[ok].mean()
     denom = math.sqrt(float(x @ x) * float(y @ y))
     return float(x @ y / denom) if denom > 0 else float("nan")
+
+
+def _sub_grid(grid: Grid, lo: np.ndarray, hi: np.ndarray) -> Grid:
+    """The grid of the voxel box ``lo:hi`` of ``grid``."""
+    affine = np.array(grid.affine, float)
+    affine[:3, 3] = grid.voxel_to_world(np.asarray(lo, float))
+    return Grid(tuple(int(v) for v in np.asarray(hi) - np.asarray(lo)), affine)
+
+
+def _crop(array: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    return array[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+
+
+def _box_around(
+    grid: Grid, points: np.ndarray, margin_mm: float, k_range: tuple[int, int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Voxel box (lo, hi) around world points, ``margin_mm`` wider in-plane; slices ``k_range``
+    (inclusive) or all."""
+    ijk = grid.world_to_voxel(np.atleast_2d(points))
+    pad = np.ceil(margin_mm / grid.voxel_size_mm[:2]).astype(int)
+    lo = np.zeros(3, int)
+    hi = np.asarray(grid.shape, int).copy()
+    lo[:2] = np.maximum(np.floor(ijk[:, :2].min(axis=0)).astype(int) - pad, 0)
+    hi[:2] = np.minimum(np.ceil(ijk[:, :2].max(axis=0)).astype(int) + pad + 1, hi[:2])
+    if k_range is not None:
+        lo[2], hi[2] = max(k_range[0], 0), min(k_range[1] + 1, grid.shape[2])
+    return lo, hi
+
+
+def _box_corners(grid: Grid, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """World coordinates of the 8 corners of the voxel box ``lo:hi``."""
+    last = np.asarray(hi) - 1
+    corners = np.array([[a, b, c] for a in (lo[0], last[0]) for b in (lo[1], last[1])
+                        for c in (lo[2], last[2])], float)  # fmt: skip
+    return grid.voxel_to_world(corners)
+
+
+def _region_pair(
+    fixed: np.ndarray,
+    fixed_grid: Grid,
+    moving: np.ndarray,
+    moving_grid: Grid,
+    box: tuple[np.ndarray, np.ndarray],
+    matrix: np.ndarray,
+    margin_mm: float,
+) -> tuple[np.ndarray, Grid, np.ndarray, Grid]:
+    """The fixed image cropped to ``box``, and the moving image cropped to where ``matrix``
+    puts that box, ``margin_mm`` wider in-plane (all slices within one slice more)."""
+    lo, hi = box
+    f_crop, f_grid = _crop(fixed, lo, hi), _sub_grid(fixed_grid, lo, hi)
+    mapped = _apply(matrix, _box_corners(fixed_grid, lo, hi))
+    k = moving_grid.world_to_voxel(mapped)[:, 2]
+    k_range = (int(np.floor(k.min())) - 1, int(np.ceil(k.max())) + 1)
+    m_lo, m_hi = _box_around(moving_grid, mapped, margin_mm, k_range)
+    if np.any(m_hi - m_lo < 2):
+        return f_crop, f_grid, moving, moving_grid
+    return f_crop, f_grid, _crop(moving, m_lo, m_hi), _sub_grid(moving_grid, m_lo, m_hi)
+
+
+def _global_start(
+    fixed: np.ndarray, fixed_grid: Grid, moving: np.ndarray, moving_grid: Grid, box: Any
+) -> np.ndarray:
+    """The better start of the two the exam geometry offers (RAS matrix): the scanner's own
+    coordinates (identity: the subject lies where they lay), or the fields of view centred on
+    each other (the technologist centred both on the spine); judged by the correlation over
+    ``box`` of the fixed image."""
+    sitk = _sitk()
+    lo, hi = box
+    f_grid = _sub_grid(fixed_grid, lo, hi)
+    f_img = _to_sitk(_crop(fixed, lo, hi).astype(np.float32), f_grid)
+    m_img = _to_sitk(moving.astype(np.float32), moving_grid)
+    centred = np.eye(4)
+    centred[:3, 3] = moving_grid.voxel_to_world((np.asarray(moving_grid.shape) - 1) / 2) - (
+        fixed_grid.voxel_to_world((np.asarray(fixed_grid.shape) - 1) / 2)
+    )
+    best, best_score = np.eye(4), np.inf
+    for start in (np.eye(4), centred):
+        reg = _registration(sitk, f_img, m_img, None, "correlation", 1, 1.0, 1.0)
+        reg.SetMetricUseMovingImageGradientFilter(False)  # a value, no gradient, is needed
+        reg.SetInitialTransform(_initial_transform(f_img, m_img, f_grid, None, start))
+        try:
+            score = reg.MetricEvaluate(f_img, m_img)
+        except RuntimeError:  # no overlap at all
+            continue
+        # ITK's correlation metric is minus the squared NCC: lower is better.
+        if score < best_score:
+            best, best_score = start, score
+    return best
 
 
 def _disc_region(rois: DiscROIs, level: str, margin_mm: float) -> np.ndarray:
@@ -239,12 +476,12 @@ def propagate(
 
     Parameters
     ----------
-    baseline : MultiEchoSeries or T2Map
-        The baseline exam: echo images, or a T2 map with S0.
+    baseline : MultiEchoSeries, T2Map or RegistrationImage
+        The baseline exam: echo images, a T2 map with S0, or the registration image of either.
     baseline_rois : DiscROIs
         The ROIs placed at baseline (on ``baseline``'s grid).
     followup : MultiEchoSeries or T2Map
-        The follow-up exam, the same kind as ``baseline``.
+        The follow-up exam, the same kind as ``baseline`` (as ``baseline`` was made from).
     per_disc : bool
         After the whole field of view, refine the registration in a region around each disc.
     reader : str
@@ -279,27 +516,58 @@ def propagate(
         raise RoiError("the baseline ROIs are not on the baseline image's grid")
     fixed = registration_image(baseline)
     moving = registration_image(followup)
-    global_m = register_rigid(fixed, base_grid, moving, fu_grid, metric=metric)
+    # The lumbar column: a box around every baseline disc; the rest of the field of view (legs,
+    # belly, the lower thorax) costs time and adds motion that is not the spine's.
+    column = _box_around(
+        base_grid, np.vstack([d.corner_array() for d in baseline_rois.discs]), COLUMN_MARGIN_MM
+    )
+    start = _global_start(fixed, base_grid, moving, fu_grid, column)
+    global_m = register_rigid(
+        _crop(fixed, *column),
+        _sub_grid(base_grid, *column),
+        moving,
+        fu_grid,
+        initial=start,
+        metric=metric,
+        min_step_mm=MIN_STEP_MM,
+        coarse=True,
+    )
     logger.info("global registration: translation %s mm", np.round(global_m[:3, 3], 2).tolist())
     options = dict(baseline_rois.options)
     options.update(place_options or {})
+    full_corners = _box_corners(base_grid, np.zeros(3, int), np.asarray(base_grid.shape))
     moved = []
     for disc in baseline_rois.discs:
         matrix = global_m
         local_failed = False
         region = _disc_region(baseline_rois, disc.level, region_mm)
         if per_disc:
+            box = np.argwhere(region)
+            centre_ijk = box.mean(axis=0)
+            lever_arm = float(
+                np.max(np.linalg.norm(full_corners - base_grid.voxel_to_world(centre_ijk), axis=1))
+            )
+            f_crop, f_grid, m_crop, m_grid = _region_pair(
+                fixed,
+                base_grid,
+                moving,
+                fu_grid,
+                (box.min(axis=0), box.max(axis=0) + 1),
+                global_m,
+                MAX_LOCAL_SHIFT_MM + region_mm / 2,
+            )
             try:
                 matrix = register_rigid(
-                    fixed,
-                    base_grid,
-                    moving,
-                    fu_grid,
-                    mask=region,
+                    f_crop,
+                    f_grid,
+                    m_crop,
+                    m_grid,
                     initial=global_m,
                     iterations=100,
                     max_step_mm=0.5,
                     metric=metric,
+                    min_step_mm=MIN_STEP_MM,
+                    lever_arm_mm=lever_arm,
                 )
             except RegistrationError as exc:
                 logger.warning("disc %s: per-disc registration failed (%s)", disc.level, exc)

@@ -4,6 +4,8 @@ Files of an exam folder::
 
     t2.nii.gz s0.nii.gz t2_sd.nii.gz r2.nii.gz rmse.nii.gz flags.nii.gz [b1.nii.gz] fit.json
     rois.nii.gz rois.json discs.json      the ROIs and the disc geometry they were placed from
+    registration.npz                      baselines: the image follow-ups are registered to, so
+                                          that they need not read the baseline's DICOM again
     measurements.csv                      one row per disc x ROI (documented columns, then QA)
     exam.log                              what happened, as logged
     exam.json                             status, digest, timings, options, series metadata
@@ -45,6 +47,7 @@ from discT2.io import load_series
 from discT2.maps import MAP_FILES
 from discT2.measure import measure
 from discT2.roi import DiscROIs, detect_discs, place_rois, propagate, save_discs
+from discT2.roi.register import RegistrationImage
 from discT2.series import META_KEYS, MultiEchoSeries
 from discT2.study._files import (
     file_sha256,
@@ -68,6 +71,7 @@ STAGES: tuple[str, ...] = ("load", "fit", "rois", "measure")
 EXAM_JSON = "exam.json"
 EXAM_LOG = "exam.log"
 MEASUREMENTS_CSV = "measurements.csv"
+REGISTRATION_NPZ = "registration.npz"
 #: Every file the runner writes into an exam folder (removed before an exam is recomputed).
 EXAM_FILES: tuple[str, ...] = (
     EXAM_JSON,
@@ -76,6 +80,7 @@ EXAM_FILES: tuple[str, ...] = (
     "rois.nii.gz",
     "rois.json",
     "discs.json",
+    REGISTRATION_NPZ,
     MEASUREMENTS_CSV,
     EXAM_LOG,
 )
@@ -483,6 +488,8 @@ def _process(
         written = rois.save(folder)
         _record(state, folder, written.values())
         _record(state, folder, [save_discs(rois.discs, folder / "discs.json")])
+        if spec.is_baseline:
+            _record(state, folder, [RegistrationImage.of(series).save(folder / REGISTRATION_NPZ)])
         state["rois"]["discs"] = [_disc_record(d, spec) for d in rois.discs]
         state["rois"]["failed"] = list(rois.failed)
         state["review"] = _review(rois, state["rois"])
@@ -550,10 +557,10 @@ def _place(task: ExamTask, series: MultiEchoSeries, state: dict[str, Any]) -> Di
     if task.plan == "propagate":
         base = task.baseline
         try:
-            base_series = load_series(base.dicom, series=base.series)
+            base_image = _baseline_image(task)
             base_rois = DiscROIs.load(task.baseline_folder)
             rois = propagate(
-                base_series, base_rois, series, place_options=options.rois, **options.propagate
+                base_image, base_rois, series, place_options=options.rois, **options.propagate
             )
         except DiscT2Error as exc:
             reason = f"propagation from {base.visit} failed ({_reason(exc)})"
@@ -571,6 +578,24 @@ def _place(task: ExamTask, series: MultiEchoSeries, state: dict[str, Any]) -> Di
     found = detect_discs(series, **options.auto)
     logger.info("found discs %s automatically (flagged for review)", [d.level for d in found])
     return place_rois(series, found, on_error="flag", **options.rois)
+
+
+def _baseline_image(task: ExamTask) -> RegistrationImage | MultiEchoSeries:
+    """The baseline's registration image as its exam saved it, else its series read again.
+
+    The saved image is used only when the baseline's ``exam.json`` has the digest this follow-up
+    was scheduled with and lists the file with its present content.
+    """
+    folder, base = task.baseline_folder, task.baseline
+    path = folder / REGISTRATION_NPZ
+    record = load_exam_record(folder) or {}
+    listed = (record.get("outputs") or {}).get(REGISTRATION_NPZ)
+    fresh = record.get("digest") == task.baseline_digest and listed and path.is_file()
+    if fresh and file_sha256(path) == listed:
+        logger.info("baseline image from %s", path)
+        return RegistrationImage.load(path)
+    logger.info("baseline image not saved by its exam; reading %s again", base.dicom)
+    return load_series(base.dicom, series=base.series)
 
 
 def _disc_record(disc: Any, spec: ExamSpec) -> dict[str, Any]:

@@ -11,9 +11,10 @@ Output folder ``DIR`` (docs/reference/formats.md)::
     DIR/run.json             provenance: version, options, start and end, counts, every exam
 
 Scheduling: a follow-up whose ROIs are propagated waits for its subject's baseline; everything
-else can start at once. With ``workers > 1`` exams run in that many processes (spawned, each fit
-single-threaded, SimpleITK and BLAS limited to one thread, so the machine is not
-oversubscribed); with ``workers=1`` they run in this process and the fit uses every core.
+else can start at once. With ``workers > 1`` exams run in that many spawned processes, each
+with ``cores // workers`` threads for its fit, SimpleITK, numba and BLAS, so the machine is not
+oversubscribed; with ``workers=1`` they run in this process and the fit uses every core. With a
+Dask ``client`` they run on the cluster's workers (:mod:`discT2.study._engines`).
 
 A follow-up whose baseline could not be processed (no ROIs to propagate) gets automatically
 detected ROIs, flagged for review with the reason, so that it is still measured; its changes
@@ -24,15 +25,12 @@ how its ROIs were made).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import json
 import logging
-import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Mapping
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +51,7 @@ from discT2.report import (
     write_table,
 )
 from discT2.report._names import ERROR_COLUMNS, REPORT_BLINDED, REPORT_UNBLINDED
+from discT2.study._engines import DaskEngine, PoolEngine, cores, threads_per_worker
 from discT2.study._files import write_json
 from discT2.study._lock import study_lock
 from discT2.study._main_guard import check_main_guard
@@ -76,14 +75,6 @@ from discT2.study.options import DEFAULT_METHOD, RunOptions
 __all__ = ["RunResult", "run_study"]
 
 logger = logging.getLogger(__name__)
-
-#: Environment of worker processes: one thread each for BLAS and ITK (set only when unset).
-_WORKER_ENV = {
-    "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS": "1",
-}
 
 ProgressCallback = Callable[[ExamResult, int, int], object]
 
@@ -174,6 +165,7 @@ def run_study(
     roi_options: Mapping[str, Any] | None = None,
     options: RunOptions | None = None,
     report: bool = True,
+    client: Any = None,
 ) -> RunResult:
     """Process every exam of a study and write the study tables and the blinded report.
 
@@ -185,7 +177,8 @@ def run_study(
         Output folder (created). Must not be the manifest's folder.
     workers : int
         Exams processed at once, each in its own process (default 1: in this process, the fit
-        using all cores).
+        using all cores). Each process gets ``cores // workers`` threads (at least 1) for its
+        fit, SimpleITK, numba and BLAS, so that the workers do not oversubscribe the machine.
     method : str
         Fit method (default ``epg``, see :data:`~discT2.study.options.DEFAULT_METHOD`); ignored
         when ``options`` is given.
@@ -204,6 +197,10 @@ def run_study(
         Every per-exam option at once.
     report : bool
         Write ``report_BLINDED.html`` (with a T2-map figure per disc and visit).
+    client : distributed.Client, optional
+        Run the exams on this Dask cluster instead of local processes (``workers`` is then
+        ignored). Its workers must see the manifest's inputs and ``out_dir`` at the same paths
+        and have the same discT2; the outputs are the same as a local run's.
 
     Returns
     -------
@@ -234,7 +231,7 @@ def run_study(
         raise InputError(f"workers must be a whole number >= 1; got {workers!r}")
     if not tau_pct >= 0:
         raise InputError(f"tau must be >= 0 %; got {tau_pct}")
-    if workers > 1:
+    if workers > 1 and client is None:
         check_main_guard(workers)
     if options is None:
         options = RunOptions(method=method, fit=fit_options or {}, rois=roi_options or {})
@@ -248,7 +245,7 @@ def run_study(
     out.mkdir(parents=True, exist_ok=True)
     with study_lock(out):
         return _run_locked(study, out, options, workers, force, progress, tau_pct,
-                           max_time_shift_h, report, started, t0)  # fmt: skip
+                           max_time_shift_h, report, started, t0, client)  # fmt: skip
 
 
 def _run_locked(
@@ -263,35 +260,44 @@ def _run_locked(
     report: bool,
     started: str,
     t0: float,
+    client: Any,
 ) -> RunResult:
     _warn_changed_options(out, options)
-    cores = _cores()
-    if workers > cores:
+    n_cores = cores()
+    if client is None and workers > n_cores:
         logger.warning(
             "%d workers on %d cores: each worker fits with one thread, so more workers than "
             "cores only adds memory; consider --workers %d",
             workers,
-            cores,
-            cores,
+            n_cores,
+            n_cores,
         )
     deep = logging.getLogger("discT2").getEffectiveLevel() <= logging.DEBUG
     log_level = logging.DEBUG if deep else logging.INFO
+    if client is not None:
+        # Dask workers start elsewhere: give them paths that do not depend on this process's
+        # working directory.
+        out = out.resolve()
+        engine = f"Dask cluster {getattr(client, 'scheduler_info', dict)().get('address', '')}"
+    elif workers == 1:
+        engine = "1 worker"
+    else:
+        engine = f"{workers} workers x {threads_per_worker(workers, n_cores)} thread(s)"
     logger.info(
-        "%s: %d subjects, %d exams; fit %s, %d worker%s%s",
+        "%s: %d subjects, %d exams; fit %s, %s%s",
         study.path or "study",
         len(study.subjects),
         len(study),
         options.method,
-        workers,
-        "" if workers == 1 else "s",
+        engine.strip(),
         ", recomputing everything" if force else "",
     )
 
-    results = _execute(study, out, options, workers, force, progress, log_level)
+    results = _execute(study, out, options, workers, force, progress, log_level, client)
     exams = [results[e.key] for e in study.ordered()]
     result = _assemble(study, out, exams, tau_pct, max_time_shift_h, report)
     _write_run_json(out, study, result, options, workers, force, tau_pct, max_time_shift_h,
-                    started, time.perf_counter() - t0)  # fmt: skip
+                    started, time.perf_counter() - t0, engine.strip())  # fmt: skip
     logger.info("%s", result.summary())
     review = [e for e in exams if e.review and e.measured]
     if review:
@@ -301,13 +307,6 @@ def _run_locked(
             len(review),
         )
     return result
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
 
 
 def _now() -> str:
@@ -392,6 +391,7 @@ def _execute(
     force: bool,
     progress: ProgressCallback | None,
     log_level: int,
+    client: Any = None,
 ) -> dict[tuple[str, str], ExamResult]:
     results: dict[tuple[str, str], ExamResult] = {}
     ordered = study.ordered()
@@ -403,59 +403,52 @@ def _execute(
         if progress is not None:
             progress(result, len(results), total)
 
-    if workers == 1:
+    if workers == 1 and client is None:
         for spec in ordered:
             task = _task(spec, study, out, options, results, force, None, log_level)
             finish(run_exam(task))
         return results
 
+    if client is not None:
+        engine: PoolEngine | DaskEngine = DaskEngine(client)
+    else:
+        engine = PoolEngine(workers, threads_per_worker(workers))
     # Baselines first, so that the follow-ups waiting for them are released early.
     waiting = sorted(ordered, key=lambda e: not e.is_baseline)
-    with (
-        _worker_environment(),
-        ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-        ) as pool,
-    ):
-        pending: dict[Future, ExamSpec] = {}
-        try:
-            while waiting or pending:
-                still = []
-                for spec in waiting:
-                    task = _task(spec, study, out, options, results, force, 1, log_level)
-                    if task is None:
-                        still.append(spec)
-                        continue
-                    try:
-                        pending[pool.submit(run_exam, task)] = spec
-                    except (BrokenProcessPool, RuntimeError) as exc:
-                        finish(_crashed(spec, out, exc))
-                waiting = still
-                if not pending:
-                    if waiting:  # pragma: no cover - a baseline always completes first
-                        raise RuntimeError("study scheduling stalled")
-                    break
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in sorted(done, key=lambda f: ordered.index(pending[f])):
-                    spec = pending.pop(future)
-                    try:
-                        result = future.result()
-                    except Exception as exc:  # a dead worker, or a result that cannot be pickled
-                        result = _crashed(spec, out, exc)
-                    finish(result)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    pending: dict[Any, ExamSpec] = {}
+    try:
+        while waiting or pending:
+            still = []
+            for spec in waiting:
+                task = _task(spec, study, out, options, results, force, 1, log_level)
+                if task is None:
+                    still.append(spec)
+                    continue
+                try:
+                    pending[engine.submit(task)] = spec
+                except (BrokenProcessPool, RuntimeError) as exc:
+                    finish(_crashed(spec, out, engine.crash_reason(exc)))
+            waiting = still
+            if not pending:
+                if waiting:  # pragma: no cover - a baseline always completes first
+                    raise RuntimeError("study scheduling stalled")
+                break
+            done = engine.wait(list(pending))
+            for future in sorted(done, key=lambda f: ordered.index(pending[f])):
+                spec = pending.pop(future)
+                try:
+                    result = engine.result(future)
+                except Exception as exc:  # a dead worker, or a result that cannot be pickled
+                    result = _crashed(spec, out, engine.crash_reason(exc))
+                finish(result)
+    except BaseException:
+        engine.close(cancel=True)
+        raise
+    engine.close()
     return results
 
 
-def _crashed(spec: ExamSpec, out: Path, exc: BaseException) -> ExamResult:
-    if isinstance(exc, BrokenProcessPool):
-        error = "the worker process died (out of memory?); rerun to retry"
-    else:
-        error = f"the worker process failed: {type(exc).__name__}: {exc}"
+def _crashed(spec: ExamSpec, out: Path, error: str) -> ExamResult:
     return ExamResult(
         subject=spec.subject,
         visit=spec.visit,
@@ -465,24 +458,6 @@ def _crashed(spec: ExamSpec, out: Path, exc: BaseException) -> ExamResult:
         error=" ".join(error.split()),
         folder=out / spec.subject / spec.visit,
     )
-
-
-@contextlib.contextmanager
-def _worker_environment() -> Iterator[None]:
-    """Single-threaded BLAS and ITK in the worker processes (inherited at spawn)."""
-    added = {k: v for k, v in _WORKER_ENV.items() if k not in os.environ}
-    os.environ.update(added)
-    try:
-        yield
-    finally:
-        for k in added:
-            os.environ.pop(k, None)
-
-
-def _init_worker() -> None:
-    import SimpleITK
-
-    SimpleITK.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
 
 
 # -- study tables ------------------------------------------------------------------------------
@@ -616,6 +591,7 @@ def _write_run_json(
     max_time_shift_h: float,
     started: str,
     seconds: float,
+    engine: str = "",
 ) -> None:
     doc = {
         "discT2": __version__,
@@ -625,6 +601,7 @@ def _write_run_json(
         "finished": _now(),
         "seconds": round(seconds, 2),
         "workers": workers,
+        "engine": engine,
         "force": force,
         "options": options.to_json(),
         "tau_pct": tau_pct,
