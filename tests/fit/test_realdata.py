@@ -9,7 +9,6 @@ McPhee & Wilman 2018 report 15-39 %), the slice-profile EPG fit within a few per
 
 import numpy as np
 import pytest
-from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
 from discT2 import FIT_METHODS, FitFlag, T2Model
@@ -43,24 +42,6 @@ PHANTOMS = {
 }
 
 
-def _spheres(t2_ms):
-    """Interiors of the round regions shorter than the surrounding fluid (~2.4 s)."""
-    t2 = t2_ms[:, :, 0]
-    candidates = ndimage.binary_opening(np.isfinite(t2) & (t2 < 1500.0))
-    labels, n = ndimage.label(candidates)
-    regions = []
-    for i in range(1, n + 1):
-        region = labels == i
-        area = region.sum()
-        rows, cols = np.nonzero(region)
-        extent = max(np.ptp(rows), np.ptp(cols)) + 1
-        if 20 <= area <= 400 and area / (np.pi * (extent / 2) ** 2) > 0.6:
-            core = ndimage.binary_erosion(region, iterations=2)
-            if core.sum() >= 5:
-                regions.append(core)
-    return regions
-
-
 def _sphere_t2(t2_ms, regions):
     """Median T2 per nominal sphere (matched by value); NaN where none matched."""
     med = np.array([np.nanmedian(t2_ms[:, :, 0][r]) for r in regions])
@@ -72,12 +53,12 @@ def _sphere_t2(t2_ms, regions):
 
 
 @pytest.fixture(scope="module")
-def phantoms(realdata, dicom_series):
+def phantoms(realdata, dicom_series, phantom_spheres):
     out = {}
     for vendor, folder in PHANTOMS.items():
         series = dicom_series(realdata / folder)
         reference = T2Model(series.echo_times_ms, "nlls").fit(series, mask="auto")
-        out[vendor] = (series, _spheres(reference.t2_ms))
+        out[vendor] = (series, phantom_spheres(reference.t2_ms))
     return out
 
 

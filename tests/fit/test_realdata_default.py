@@ -10,7 +10,6 @@ import json
 
 import numpy as np
 import pytest
-from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
 from discT2 import EPGOptions, FitFlag, T2Model, fit_t2, load_series
@@ -31,20 +30,11 @@ PLATE4 = {
 PLATE5 = "phantom_philips_ingenia_1p5T_32echo/plate5_T1spheres"
 
 
-def _spheres(series, nominal):
+def _spheres(series, nominal, find):
     """{nominal index: region}, matched once on a reference mono-exponential fit."""
-    reference = T2Model(series.echo_times_ms, "nlls").fit(series, mask="auto").t2_ms[:, :, 0]
-    labels, n = ndimage.label(ndimage.binary_opening(np.isfinite(reference) & (reference < 1500)))
-    regions = []
-    for i in range(1, n + 1):
-        region = labels == i
-        rows, cols = np.nonzero(region)
-        extent = max(np.ptp(rows), np.ptp(cols)) + 1
-        if 20 <= region.sum() <= 400 and region.sum() / (np.pi * (extent / 2) ** 2) > 0.6:
-            core = ndimage.binary_erosion(region, iterations=2)
-            if core.sum() >= 5:
-                regions.append(core)
-    med = np.array([np.nanmedian(reference[r]) for r in regions])
+    reference = T2Model(series.echo_times_ms, "nlls").fit(series, mask="auto").t2_ms
+    regions = find(reference)
+    med = np.array([np.nanmedian(reference[:, :, 0][r]) for r in regions])
     rows, cols = linear_sum_assignment(np.log(med[:, None] / nominal[None, :]) ** 2)
     return {int(c): regions[r] for r, c in zip(rows, cols, strict=True)}
 
@@ -57,11 +47,11 @@ def _medians(t2map, spheres, n):
 
 
 @pytest.fixture(scope="module")
-def plate4(realdata):
+def plate4(realdata, phantom_spheres):
     out = {}
     for vendor, folder in PLATE4.items():
         series = load_series(realdata / folder)
-        out[vendor] = (series, _spheres(series, PLATE4_T2))
+        out[vendor] = (series, _spheres(series, PLATE4_T2, phantom_spheres))
     return out
 
 
@@ -104,9 +94,9 @@ def test_spheres_the_echo_times_cannot_resolve_are_flagged(plate4):
     assert np.mean((flags & FitFlag.T2_ABOVE_RANGE) != 0) > 0.9
 
 
-def test_the_t1_plate_with_its_t1(realdata):
+def test_the_t1_plate_with_its_t1(realdata, phantom_spheres):
     series = load_series(realdata / PLATE5)
-    spheres = _spheres(series, PLATE5_T2)
+    spheres = _spheres(series, PLATE5_T2, phantom_spheres)
     t1_map = np.full(series.shape, 1000.0)
     for k, region in spheres.items():
         t1_map[:, :, 0][region] = PLATE5_T1[k]

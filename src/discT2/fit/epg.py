@@ -550,37 +550,56 @@ def _refine_block(
         it, ib = _climb(yv, unit, start_t[i], start_b[i], _FIRST_STEP)
         xt, xb = _sub_grid(yv, unit, it, ib, n_t, n_b, b1_top_is_180)
         xt, xb = _gauss_newton(yv, atoms, xt, xb, a, gt, gb)
-        ya = 0.0
-        aa = 0.0
-        for k in range(n_e):
-            ya += yv[k] * a[k]
-            aa += a[k] * a[k]
-        amp = ya / aa
-        if not (amp > 0.0) or not math.isfinite(amp):
+        amp, t2, sd, r2, rmse, flags, sd_noise = _voxel_results(
+            yv, a, gt, gb, model, xt, t2_log0, t2_log_step, b1_step, sigma, min_r2
+        )
+        if not math.isfinite(amp):
             write_failed(i, out_t2, out_s0, out_sd, out_r2, out_rmse, out_flags, FAILED)
             continue
-        for k in range(n_e):
-            model[k] = amp * a[k]
-            gt[k] *= amp / t2_log_step  # d model / d log T2
-            gb[k] *= amp / b1_step  # d model / d B1
-        rss, tss = residual_stats(yv, model)
-        sd_noise = noise_sd(sigma, rss, n_e, 3)
-        var_log = _var_log_t2(a, gt, gb, True)
-        t2 = math.exp(t2_log0 + xt * t2_log_step)
-        # the first echo of an imperfect train lacks the stimulated pathway: start from the larger
-        r2, rmse, flags = quality(
-            rss, tss, n_e, max(model[0], model[1]), model[1], model[n_e - 1], sd_noise, min_r2
-        )
         if xt <= 0.0 or xt >= n_t - 1.0 or xb <= 0.0 or (xb >= n_b - 1.0 and not b1_top_is_180):
             flags |= AT_BOUND
         out_t2[i] = t2
         out_s0[i] = amp
-        out_sd[i] = t2 * sd_noise * math.sqrt(var_log)
+        out_sd[i] = sd
         out_r2[i] = r2
         out_rmse[i] = rmse
         out_flags[i] = flags
         out_b1[i] = b1_0 + xb * b1_step
         out_b1_sd[i] = sd_noise * math.sqrt(_var_b1(a, gt, gb))
+
+
+@njit(cache=True, nogil=True)
+def _voxel_results(yv, a, gt, gb, model, xt, t2_log0, t2_log_step, b1_step, sigma, min_r2):
+    """S0, T2, SD(T2), R², RMSE, flags and noise SD at the polished optimum.
+
+    ``a``, ``gt``, ``gb`` hold the train and its grid-unit derivatives there; they are scaled in
+    place to derivatives of the model (``gb`` only when B1 was free, ``b1_step > 0``). S0 is NaN
+    when the amplitude is not positive and finite.
+    """
+    n_e = yv.shape[0]
+    ya = 0.0
+    aa = 0.0
+    for k in range(n_e):
+        ya += yv[k] * a[k]
+        aa += a[k] * a[k]
+    amp = ya / aa
+    if not (amp > 0.0) or not math.isfinite(amp):
+        return math.nan, math.nan, math.nan, math.nan, math.nan, np.uint16(0), math.nan
+    free_b1 = b1_step > 0.0
+    for k in range(n_e):
+        model[k] = amp * a[k]
+        gt[k] *= amp / t2_log_step  # d model / d log T2
+        if free_b1:
+            gb[k] *= amp / b1_step  # d model / d B1
+    rss, tss = residual_stats(yv, model)
+    sd_noise = noise_sd(sigma, rss, n_e, 3 if free_b1 else 2)
+    var_log = _var_log_t2(a, gt, gb, free_b1)
+    t2 = math.exp(t2_log0 + xt * t2_log_step)
+    # the first echo of an imperfect train lacks the stimulated pathway: start from the larger
+    r2, rmse, flags = quality(
+        rss, tss, n_e, max(model[0], model[1]), model[1], model[n_e - 1], sd_noise, min_r2
+    )
+    return amp, t2, t2 * sd_noise * math.sqrt(var_log), r2, rmse, flags, sd_noise
 
 
 @njit(cache=True, nogil=True)
@@ -669,30 +688,17 @@ def _fixed_b1_block(
             fp = _unit_score(yv, atoms, xt + 1.0, xb, a, gt, gb)
             xt += _vertex(fm, best, fp)
         xt = _gauss_newton_t2(yv, atoms, xt, xb, a, gt, gb)
-        ya = 0.0
-        aa = 0.0
-        for k in range(n_e):
-            ya += yv[k] * a[k]
-            aa += a[k] * a[k]
-        amp = ya / aa
-        if not (amp > 0.0) or not math.isfinite(amp):
+        amp, t2, sd, r2, rmse, flags, _ = _voxel_results(
+            yv, a, gt, gb, model, xt, t2_log0, t2_log_step, 0.0, sigma, min_r2
+        )
+        if not math.isfinite(amp):
             write_failed(i, out_t2, out_s0, out_sd, out_r2, out_rmse, out_flags, FAILED)
             continue
-        for k in range(n_e):
-            model[k] = amp * a[k]
-            gt[k] *= amp / t2_log_step
-        rss, tss = residual_stats(yv, model)
-        sd_noise = noise_sd(sigma, rss, n_e, 2)
-        var_log = _var_log_t2(a, gt, gb, False)
-        t2 = math.exp(t2_log0 + xt * t2_log_step)
-        r2, rmse, flags = quality(
-            rss, tss, n_e, max(model[0], model[1]), model[1], model[n_e - 1], sd_noise, min_r2
-        )
         if xt <= 0.0 or xt >= n_t - 1.0:
             flags |= AT_BOUND
         out_t2[i] = t2
         out_s0[i] = amp
-        out_sd[i] = t2 * sd_noise * math.sqrt(var_log)
+        out_sd[i] = sd
         out_r2[i] = r2
         out_rmse[i] = rmse
         out_flags[i] = flags
